@@ -1,0 +1,23 @@
+// Package valve implements deepstream's Valve permission language: it loads
+// a permissions.yml (or .json) file, compiles every rule once into a tree of
+// Go closures and evaluates it per message without reflection and without a
+// JavaScript engine.
+//
+// Rules are JavaScript expressions over user, data, oldData, now, action,
+// the path variables ($id …) and cross-record references _('name'). The
+// evaluator implements the JavaScript semantics rules observe: truthiness,
+// abstract and strict equality, relational comparison, ToString/ToNumber,
+// string concatenation, typeof, && and || returning an operand, the string
+// methods startsWith endsWith includes indexOf match toUpperCase toLowerCase
+// trim (includes and indexOf also on arrays) and regex literals translated to
+// Go's RE2. Reading a property of undefined or null is a TypeError, which
+// Check returns as a *RuleError.
+//
+// Cross-record references never block: when a record is not loaded yet,
+// Check returns *NeedRecords and the caller loads the records off the event
+// loop and checks again (at most MaxRuleIterations times).
+//
+// JSON documents (data, oldData, user.data, referenced records) are parsed
+// lazily with fastjson into parser-owned memory: member access walks the
+// parsed tree and never builds Go maps.
+package valve

@@ -1,0 +1,410 @@
+package valve
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/valyala/fastjson"
+)
+
+// evalFn evaluates a compiled sub-expression. A non-nil error is a rule
+// error (what JavaScript would throw).
+type evalFn func(c *ctx) (value, error)
+
+// lazyDoc is a JSON document parsed on first use.
+type lazyDoc struct {
+	parsed bool
+	v      value
+	err    error
+	p      fastjson.Parser
+}
+
+func (d *lazyDoc) get(raw []byte, what string) (value, error) {
+	if !d.parsed {
+		d.parsed = true
+		if raw == nil {
+			d.v = undefinedV
+		} else if j, err := d.p.ParseBytes(raw); err != nil {
+			d.err = fmt.Errorf("invalid %s JSON: %v", what, err)
+		} else {
+			d.v = fromJSON(j)
+		}
+	}
+	return d.v, d.err
+}
+
+// crossRef is one record fetched through _() during a check.
+type crossRef struct {
+	name string
+	v    value
+	p    fastjson.Parser
+}
+
+// ctx is the per-check evaluation state, pooled by Permissions.Check.
+type ctx struct {
+	req      *Request // points at reqV
+	reqV     Request
+	user     *User // points at userV
+	userV    User
+	lookup   Lookup
+	vars     []string // path variable captures
+	varsBuf  [4]string
+	data     lazyDoc
+	oldData  lazyDoc
+	userData lazyDoc
+	refs     []*crossRef
+	nrefs    int
+	need     []string
+}
+
+func (c *ctx) reset() {
+	c.req, c.user, c.lookup = nil, nil, nil
+	c.reqV, c.userV = Request{}, User{}
+	c.vars = nil
+	c.varsBuf = [4]string{}
+	c.data.parsed, c.data.err, c.data.v = false, nil, value{}
+	c.oldData.parsed, c.oldData.err, c.oldData.v = false, nil, value{}
+	c.userData.parsed, c.userData.err, c.userData.v = false, nil, value{}
+	for i := 0; i < c.nrefs; i++ {
+		c.refs[i].name, c.refs[i].v = "", value{}
+	}
+	c.nrefs = 0
+	c.need = c.need[:0]
+}
+
+func typeErrorf(format string, args ...any) error {
+	return fmt.Errorf("TypeError: "+format, args...)
+}
+
+func cannotRead(obj value, key string) error {
+	return typeErrorf("Cannot read properties of %s (reading '%s')", toString(obj), key)
+}
+
+// compile turns an AST into a tree of closures.
+func compile(n *node) evalFn {
+	switch n.op {
+	case nLit:
+		v := n.val
+		return func(*ctx) (value, error) { return v, nil }
+	case nRegex:
+		re := n.re
+		return func(*ctx) (value, error) { return value{k: kRegex, re: re}, nil }
+	case nUser:
+		return func(*ctx) (value, error) { return value{k: kUser}, nil }
+	case nData:
+		return func(c *ctx) (value, error) { return c.data.get(c.req.Data, "data") }
+	case nOldData:
+		return func(c *ctx) (value, error) { return c.oldData.get(c.req.OldData, "oldData") }
+	case nNow:
+		return func(c *ctx) (value, error) { return numV(float64(c.req.Now)), nil }
+	case nAction:
+		return func(c *ctx) (value, error) { return strV(c.req.Action), nil }
+	case nPathVar:
+		i := n.idx
+		return func(c *ctx) (value, error) {
+			if i < len(c.vars) {
+				return strV(c.vars[i]), nil
+			}
+			return undefinedV, nil
+		}
+	case nMember:
+		x, name := compile(n.x), n.name
+		return func(c *ctx) (value, error) {
+			o, err := x(c)
+			if err != nil {
+				return o, err
+			}
+			return c.member(o, name)
+		}
+	case nIndex:
+		x, y := compile(n.x), compile(n.y)
+		return func(c *ctx) (value, error) {
+			o, err := x(c)
+			if err != nil {
+				return o, err
+			}
+			k, err := y(c)
+			if err != nil {
+				return k, err
+			}
+			if isNullish(o) {
+				return undefinedV, cannotRead(o, toString(k))
+			}
+			if k.k == kNumber && k.n >= 0 && k.n == math.Trunc(k.n) && k.n < 1<<32-1 {
+				return c.index(o, int(k.n), "")
+			}
+			return c.member(o, toString(k))
+		}
+	case nCall:
+		return compileCall(n)
+	case nLookup:
+		x := compile(n.x)
+		return func(c *ctx) (value, error) {
+			a, err := x(c)
+			if err != nil {
+				return a, err
+			}
+			return c.crossReference(a)
+		}
+	case nNot:
+		x := compile(n.x)
+		return func(c *ctx) (value, error) {
+			v, err := x(c)
+			return boolV(!truthy(v)), err
+		}
+	case nNeg:
+		x := compile(n.x)
+		return func(c *ctx) (value, error) {
+			v, err := x(c)
+			return numV(-toNumber(v)), err
+		}
+	case nPos:
+		x := compile(n.x)
+		return func(c *ctx) (value, error) {
+			v, err := x(c)
+			return numV(toNumber(v)), err
+		}
+	case nTypeof:
+		x := compile(n.x)
+		return func(c *ctx) (value, error) {
+			v, err := x(c)
+			return strV(typeOf(v)), err
+		}
+	case nAnd, nOr:
+		x, y := compile(n.x), compile(n.y)
+		and := n.op == nAnd
+		return func(c *ctx) (value, error) {
+			v, err := x(c)
+			if err != nil || truthy(v) != and {
+				return v, err
+			}
+			return y(c)
+		}
+	case nCond:
+		x, y, z := compile(n.x), compile(n.y), compile(n.z)
+		return func(c *ctx) (value, error) {
+			v, err := x(c)
+			if err != nil {
+				return v, err
+			}
+			if truthy(v) {
+				return y(c)
+			}
+			return z(c)
+		}
+	}
+	return compileBinary(n)
+}
+
+func compileBinary(n *node) evalFn {
+	x, y := compile(n.x), compile(n.y)
+	var f func(a, b value) value
+	switch n.op {
+	case nAdd:
+		f = func(a, b value) value {
+			if a.k == kNumber && b.k == kNumber {
+				return numV(a.n + b.n)
+			}
+			pa, pb := toPrimitive(a), toPrimitive(b)
+			if pa.k == kString || pb.k == kString {
+				return strV(toString(pa) + toString(pb))
+			}
+			return numV(toNumber(pa) + toNumber(pb))
+		}
+	case nSub:
+		f = func(a, b value) value { return numV(toNumber(a) - toNumber(b)) }
+	case nMul:
+		f = func(a, b value) value { return numV(toNumber(a) * toNumber(b)) }
+	case nDiv:
+		f = func(a, b value) value { return numV(toNumber(a) / toNumber(b)) }
+	case nMod:
+		f = func(a, b value) value { return numV(math.Mod(toNumber(a), toNumber(b))) }
+	case nLT:
+		f = func(a, b value) value { lt, _ := lessThan(a, b); return boolV(lt) }
+	case nGT:
+		f = func(a, b value) value { lt, _ := lessThan(b, a); return boolV(lt) }
+	case nLE:
+		f = func(a, b value) value { lt, ok := lessThan(b, a); return boolV(ok && !lt) }
+	case nGE:
+		f = func(a, b value) value { lt, ok := lessThan(a, b); return boolV(ok && !lt) }
+	case nEq:
+		f = func(a, b value) value { return boolV(looseEquals(a, b)) }
+	case nNe:
+		f = func(a, b value) value { return boolV(!looseEquals(a, b)) }
+	case nSEq:
+		f = func(a, b value) value { return boolV(strictEquals(a, b)) }
+	case nSNe:
+		f = func(a, b value) value { return boolV(!strictEquals(a, b)) }
+	default:
+		panic(fmt.Sprintf("valve: unknown node op %d", n.op))
+	}
+	return func(c *ctx) (value, error) {
+		a, err := x(c)
+		if err != nil {
+			return a, err
+		}
+		b, err := y(c)
+		if err != nil {
+			return b, err
+		}
+		return f(a, b), nil
+	}
+}
+
+// canonicalIndex parses an array index ("0", "17"; no sign, no leading zero).
+func canonicalIndex(s string) (int, bool) {
+	if s == "" || len(s) > 10 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, n < 1<<32-1
+}
+
+// index reads element i of an array or string; key is the property name
+// used for other receivers ("" means format i).
+func (c *ctx) index(o value, i int, key string) (value, error) {
+	switch o.k {
+	case kString:
+		if isASCII(o.s) {
+			if i < len(o.s) {
+				return strV(o.s[i : i+1]), nil
+			}
+			return undefinedV, nil
+		}
+		u := utf16.Encode([]rune(o.s))
+		if i < len(u) {
+			return strV(string(utf16.Decode(u[i : i+1]))), nil
+		}
+		return undefinedV, nil
+	case kJSON:
+		if o.j.Type() == fastjson.TypeArray {
+			arr, _ := o.j.Array()
+			if i < len(arr) {
+				return fromJSON(arr[i]), nil
+			}
+			return undefinedV, nil
+		}
+	case kArray:
+		if i < len(*o.a) {
+			return (*o.a)[i], nil
+		}
+		return undefinedV, nil
+	}
+	if key == "" {
+		key = strconv.Itoa(i)
+	}
+	return c.member(o, key)
+}
+
+// member implements property access o[key] for every kind of value.
+func (c *ctx) member(o value, key string) (value, error) {
+	switch o.k {
+	case kUndefined, kNull:
+		return undefinedV, cannotRead(o, key)
+	case kString:
+		if key == "length" {
+			return numV(float64(utf16Len(o.s))), nil
+		}
+		if i, ok := canonicalIndex(key); ok {
+			return c.index(o, i, key)
+		}
+		return undefinedV, nil
+	case kJSON:
+		switch o.j.Type() {
+		case fastjson.TypeObject:
+			obj, _ := o.j.Object()
+			return fromJSON(obj.Get(key)), nil
+		case fastjson.TypeArray:
+			if key == "length" {
+				arr, _ := o.j.Array()
+				return numV(float64(len(arr))), nil
+			}
+			if i, ok := canonicalIndex(key); ok {
+				return c.index(o, i, key)
+			}
+		}
+		return undefinedV, nil
+	case kArray:
+		if key == "length" {
+			return numV(float64(len(*o.a))), nil
+		}
+		if i, ok := canonicalIndex(key); ok {
+			return c.index(o, i, key)
+		}
+		return undefinedV, nil
+	case kUser:
+		switch key {
+		case "id":
+			return strV(c.user.ID), nil
+		case "isAuthenticated":
+			return boolV(c.user.Authenticated), nil
+		case "data":
+			if c.user.Data == nil {
+				return nullV, nil
+			}
+			return c.userData.get(c.user.Data, "user data")
+		}
+		return undefinedV, nil
+	}
+	return undefinedV, nil
+}
+
+// crossReference implements _(name) (deepstream rule-application.js).
+func (c *ctx) crossReference(a value) (value, error) {
+	switch a.k {
+	case kUndefined:
+		return undefinedV, nil
+	case kString:
+	default:
+		return undefinedV, fmt.Errorf("crossreference got unsupported type %s", typeOf(a))
+	}
+	name := a.s
+	if strings.Contains(name, "undefined") {
+		return undefinedV, nil
+	}
+	for i := 0; i < c.nrefs; i++ {
+		if c.refs[i].name == name {
+			return c.refs[i].v, nil
+		}
+	}
+	for _, n := range c.need {
+		if n == name {
+			return undefinedV, nil
+		}
+	}
+	var raw []byte
+	found, loaded := false, false
+	if c.lookup != nil {
+		raw, found, loaded = c.lookup(name)
+	}
+	if !loaded {
+		c.need = append(c.need, strings.Clone(name))
+		return undefinedV, nil
+	}
+	if c.nrefs == len(c.refs) {
+		c.refs = append(c.refs, &crossRef{})
+	}
+	r := c.refs[c.nrefs]
+	c.nrefs++
+	r.name = name
+	if !found || raw == nil {
+		r.v = nullV
+		return nullV, nil
+	}
+	j, err := r.p.ParseBytes(raw)
+	if err != nil {
+		r.v = nullV
+		return undefinedV, fmt.Errorf("invalid JSON in record %q: %v", name, err)
+	}
+	r.v = fromJSON(j)
+	return r.v, nil
+}
