@@ -54,7 +54,7 @@ func Next(payload []byte) (chunk, rest []byte, ok bool) {
 		if i := bytes.IndexByte(payload, MessageSeparator); i >= 0 {
 			chunk, payload = payload[:i:i], payload[i+1:]
 		} else {
-			chunk, payload = payload, nil
+			chunk, payload = payload[:len(payload):len(payload)], nil
 		}
 		if !jsShorterThan3(chunk) {
 			return chunk, payload, true
