@@ -32,8 +32,11 @@ const io = new Server(httpServer, {
 });
 
 io.on('connection', (socket) => {
+  if (socket.handshake.query.role !== 'pub') {
+    socket.join('bench');
+  }
   socket.onAny((event, ...args) => {
-    socket.broadcast.emit(event, ...args);
+    socket.broadcast.to('bench').emit(event, ...args);
   });
 });
 
