@@ -43,7 +43,7 @@ type Conn struct {
 	// connection is dropped once the queued output (our close echo) is written.
 	closeAfterFlush bool
 	violated        bool // the peer broke the protocol; its further input is discarded
-	index    int       // position in loop.conns
+	index           int  // position in loop.conns
 
 	ctx any
 }

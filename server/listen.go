@@ -18,8 +18,8 @@ type listenRegistry struct {
 	key   byte // fanout topic key prefix of this registry's names
 
 	mu       sync.Mutex
-	patterns map[string]*listenPattern   // pattern -> listeners, in listen order
-	names    map[string]*listenName      // names with at least one subscriber
+	patterns map[string]*listenPattern    // pattern -> listeners, in listen order
+	names    map[string]*listenName       // names with at least one subscriber
 	bySess   map[*Session]map[string]bool // the patterns each session listens to
 }
 

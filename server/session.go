@@ -10,11 +10,11 @@ import (
 
 // session states (protocol.md section 3)
 const (
-	stateChallenge     uint8 = iota // C|CH sent, waiting for C|CHR
-	stateAuth                       // C|A sent, waiting for A|REQ
-	stateAuthenticating             // A|REQ being checked off the loop
-	stateOpen                       // authenticated
-	stateGone                       // connection closed or closing
+	stateChallenge      uint8 = iota // C|CH sent, waiting for C|CHR
+	stateAuth                        // C|A sent, waiting for A|REQ
+	stateAuthenticating              // A|REQ being checked off the loop
+	stateOpen                        // authenticated
+	stateGone                        // connection closed or closing
 )
 
 // Session is one client's deepstream session. It belongs to its connection's loop: every method runs

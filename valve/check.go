@@ -199,22 +199,7 @@ func (p *Permissions) Check(req *Request, lookup Lookup) (allowed bool, err erro
 	if c == nil {
 		c = &ctx{}
 	}
-	// Copy the request and user so that the caller's values do not escape.
-	c.reqV, c.lookup = *req, lookup
-	c.req = &c.reqV
-	c.userV = anonymous
-	if req.User != nil {
-		c.userV = *req.User
-	}
-	c.user = &c.userV
-	if len(e.vars) > 0 {
-		if len(e.vars) <= len(c.varsBuf) {
-			c.vars = c.varsBuf[:len(e.vars)]
-		} else {
-			c.vars = make([]string, len(e.vars))
-		}
-		e.m.match(req.Name, c.vars)
-	}
+	c.setup(req, lookup, e)
 	v, err := r.fn(c)
 	if len(c.need) > 0 {
 		// As in deepstream, errors while records are still loading are not
@@ -234,6 +219,26 @@ func (p *Permissions) Check(req *Request, lookup Lookup) (allowed bool, err erro
 }
 
 var anonymous = User{}
+
+// setup prepares c for evaluating a rule of e for req.
+func (c *ctx) setup(req *Request, lookup Lookup, e *entry) {
+	// Copy the request and user so that the caller's values do not escape.
+	c.reqV, c.lookup = *req, lookup
+	c.req = &c.reqV
+	c.userV = anonymous
+	if req.User != nil {
+		c.userV = *req.User
+	}
+	c.user = &c.userV
+	if len(e.vars) > 0 {
+		if len(e.vars) <= len(c.varsBuf) {
+			c.vars = c.varsBuf[:len(e.vars)]
+		} else {
+			c.vars = make([]string, len(e.vars))
+		}
+		e.m.match(req.Name, c.vars)
+	}
+}
 
 // RuleError is a rule that threw during evaluation.
 type RuleError struct {
