@@ -114,8 +114,14 @@ test('a raw subscriber receives E|EVT with the data part exactly as sent', async
   s.send('E|S|wire+'); assert.equal(await s.next(), 'E|A|S|wire')
   const c = await srv.loggedIn()
   c.event.emit('wire', { a: 1 })
-  c.event.emit('wire')
+  c.event.emit('wire') // the 2.3.4 client sends undefined as a typed U
   assert.equal(await s.next(), 'E|EVT|wire|O{"a":1}')
+  assert.equal(await s.next(), 'E|EVT|wire|U')
+  // a message with no data part at all is forwarded as it is
+  const r = await rawSocket(srv.url)
+  await r.next(); r.send('C|CHR|x+'); await r.next(); r.send('A|REQ|{}+'); await r.next()
+  r.send('E|EVT|wire+')
   assert.equal(await s.next(), 'E|EVT|wire')
+  r.ws.close()
   s.ws.close()
 })
