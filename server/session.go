@@ -153,6 +153,7 @@ func (s *Session) authDone(r AuthResult) {
 			s.sendParts(frame.TopicAuth, frame.ActionAck, typedJSON(r.ClientData))
 		}
 		s.srv.logger.Debug("authenticated", "conn", s.conn.ID(), "user", s.user.ID)
+		s.loggedIn()
 		return
 	}
 	s.authAttempts++
@@ -186,6 +187,12 @@ func (s *Session) handleOpen(chunk []byte, err error) {
 		// A second login on an open session is ignored, as 3.x does.
 	case frame.TopicEvent:
 		s.handleEvent(chunk)
+	case frame.TopicRecord:
+		s.handleRecord(chunk)
+	case frame.TopicRPC:
+		s.handleRPC(chunk)
+	case frame.TopicPresence:
+		s.handlePresence(chunk)
 	default:
 		s.sendParts(frame.TopicError, frame.ActionError, []byte(frame.EvUnknownTopic), m.TopicRaw)
 	}
@@ -205,6 +212,8 @@ func (s *Session) closed() {
 	})
 	s.srv.eventListeners.removeSession(s)
 	s.srv.recordListeners.removeSession(s)
+	s.rpcClosed()
+	s.presenceClosed()
 }
 
 // Building replies. Each call sends one message as one frame; the loop writes all frames of a
