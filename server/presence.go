@@ -12,3 +12,8 @@ func (s *Session) loggedIn() {}
 
 // presenceClosed is called once when the connection is gone (presence leave).
 func (s *Session) presenceClosed() {}
+
+// presenceRegistry is shared by all loops.
+type presenceRegistry struct{ srv *Server }
+
+func newPresenceRegistry(s *Server) *presenceRegistry { return &presenceRegistry{srv: s} }

@@ -9,3 +9,8 @@ func (s *Session) handleRPC(chunk []byte) {
 
 // rpcClosed releases the session's providers and requests when its connection is gone.
 func (s *Session) rpcClosed() {}
+
+// rpcRegistry is shared by all loops.
+type rpcRegistry struct{ srv *Server }
+
+func newRPCRegistry(s *Server) *rpcRegistry { return &rpcRegistry{srv: s} }

@@ -28,6 +28,8 @@ type Server struct {
 
 	eventListeners  *listenRegistry
 	recordListeners *listenRegistry
+	rpc             *rpcRegistry
+	presence        *presenceRegistry
 
 	loops []*loopState // per loop index, set in OnLoop
 
@@ -60,6 +62,8 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	s.fan = fanout.New(fanout.Options{Shards: loops, Window: cfg.FlushWindow.D()})
 	s.eventListeners = newListenRegistry(s, frame.TopicEvent)
 	s.recordListeners = newListenRegistry(s, frame.TopicRecord)
+	s.rpc = newRPCRegistry(s)
+	s.presence = newPresenceRegistry(s)
 	auth, err := newAuthenticator(cfg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
