@@ -134,9 +134,6 @@ func checkStored(stored string, keyLength int) bool {
 	return err == nil && len(key) == keyLength
 }
 
-// errUsage is returned by parseHashArgs when the usage was already printed.
-var errUsage = errors.New("usage")
-
 // HashMain implements `swiftlet hash [-hash sha256] [-iterations 100]
 // [-keyLength 32] PASSWORD`: it prints the hash of PASSWORD in deepstream's
 // users.yml format followed by a newline on stdout and returns 0. Usage

@@ -1,0 +1,330 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"math"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"github.com/valyala/fastjson"
+	yaml "go.yaml.in/yaml/v4"
+)
+
+// FileOptions configures File, i.e. `auth: {type: file, options: {...}}`.
+type FileOptions struct {
+	// Path is the users file, YAML or JSON:
+	//
+	//	alice:  # password "alicepw" with hash sha256, 100 iterations, keyLength 32
+	//	  password: "sTbgrzaxBzuzeM65Xp8OLexomu6e503Sh+v4BeIghI8=75KQ2Mzm/DGyGvMHv58+SQ=="
+	//	  serverData: {role: admin}    # optional, becomes user.data in permissions
+	//	  clientData: {colour: red}    # optional, sent back with A|A
+	Path string
+	// Hash is the PBKDF2 digest the passwords were hashed with: md5, sha1,
+	// sha224, sha256, sha384 or sha512. "" or "false" means the file holds
+	// plain-text passwords, which also needs AllowPlainPassword.
+	Hash string
+	// Iterations and KeyLength are the PBKDF2 parameters; 0 means deepstream's
+	// defaults (100 and 32).
+	Iterations int
+	KeyLength  int
+	// AllowPlainPassword must be true for a file of plain-text passwords
+	// (Hash "" or "false"). deepstream 3.x silently accepted them; swiftlet
+	// makes the choice explicit so that a forgotten `hash:` line does not turn
+	// a file of hashes into a file of passwords nobody can type.
+	AllowPlainPassword bool
+}
+
+// File is `auth: {type: file}`: users and their passwords (deepstream's PBKDF2
+// format, see Hash) from a users file. Authenticate is safe for concurrent use
+// and may run concurrently with Reload.
+type File struct {
+	path       string
+	hashName   string
+	h          func() hash.Hash // nil for plain-text passwords
+	iterations int
+	keyLength  int
+	// dummy is a valid hash that unknown users are checked against, so that
+	// the time of a failed login does not tell whether the user exists.
+	dummy string
+	users atomic.Pointer[map[string]*fileUser]
+}
+
+// fileUser is one entry of the users file. The data fields are JSON texts.
+type fileUser struct {
+	password   string
+	clientData []byte // `null` when the file has none
+	serverData []byte // `null` when the file has none
+}
+
+// The client data deepstream 3.x sends back for a login without a string
+// username or password (typed on the wire: A|E|INVALID_AUTH_DATA|S...+).
+var (
+	missingUsername = []byte(`"missing authentication parameter username"`)
+	missingPassword = []byte(`"missing authentication parameter password"`)
+	jsonNull        = []byte("null")
+)
+
+// NewFile loads the users file named by o.Path. Errors name the file and,
+// where the file is at fault, the line. Plain-text passwords (o.Hash "" or
+// "false") are refused unless o.AllowPlainPassword is set; with a hash, every
+// stored password must have the shape of a hash of o.KeyLength bytes.
+func NewFile(o FileOptions) (*File, error) {
+	if o.Path == "" {
+		return nil, errors.New("auth: file: options.path is required")
+	}
+	f := &File{path: o.Path, iterations: o.Iterations, keyLength: o.KeyLength}
+	if f.iterations == 0 {
+		f.iterations = DefaultIterations
+	}
+	if f.keyLength == 0 {
+		f.keyLength = DefaultKeyLength
+	}
+	switch strings.ToLower(o.Hash) {
+	case "", "false":
+		if !o.AllowPlainPassword {
+			return nil, fmt.Errorf("auth: file %s: no hash is configured, so the passwords would be plain text; "+
+				"hash them with `swiftlet hash` and set options.hash, or set options.allowPlainPassword: true", o.Path)
+		}
+	default:
+		h, err := lookupHash(o.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("auth: file %s: %w", o.Path, err)
+		}
+		if err := checkParams(f.iterations, f.keyLength); err != nil {
+			return nil, fmt.Errorf("auth: file %s: %w", o.Path, err)
+		}
+		f.h, f.hashName = h, strings.ToLower(o.Hash)
+		if f.dummy, err = Hash("swiftlet dummy password", f.hashName, f.iterations, f.keyLength); err != nil {
+			return nil, fmt.Errorf("auth: file %s: %w", o.Path, err)
+		}
+	}
+	if err := f.Reload(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// NonBlocking reports true for a file of plain-text passwords, whose check
+// is a string comparison; PBKDF2 checks must run off the event loop. Safe for
+// concurrent use.
+func (f *File) NonBlocking() bool { return f.h == nil }
+
+// Reload re-reads the users file. On error the users loaded before stay in
+// force and the error is returned. Safe for concurrent use.
+func (f *File) Reload() error {
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return fmt.Errorf("auth: users file: %w", err)
+	}
+	users, err := parseUsers(data, f.keyLength, f.h != nil)
+	if err != nil {
+		return fmt.Errorf("auth: users file %s: %w", f.path, err)
+	}
+	f.users.Store(&users)
+	return nil
+}
+
+// Authenticate implements Authenticator with deepstream 3.x's file auth
+// semantics: a non-string username or password gives OK false with the
+// client data "missing authentication parameter username" (or password); an
+// unknown user or a wrong password gives OK false and no client data; a good
+// login gives the username with the user's serverData and clientData from
+// the file (`null` when the file has none, so the server answers A|A|L). The
+// returned data slices are shared: callers must not modify them. Safe for
+// concurrent use.
+func (f *File) Authenticate(ctx context.Context, _ Handshake, authData []byte) Result {
+	if ctx.Err() != nil {
+		return Result{}
+	}
+	p := parsers.Get()
+	defer parsers.Put(p)
+	var uv, pv *fastjson.Value
+	if o, err := parseObject(p, authData); err == nil {
+		uv, pv = lastField(o, "username"), lastField(o, "password")
+	}
+	if uv == nil || uv.Type() != fastjson.TypeString {
+		return Result{ClientData: missingUsername}
+	}
+	if pv == nil || pv.Type() != fastjson.TypeString {
+		return Result{ClientData: missingPassword}
+	}
+	name, password := uv.GetStringBytes(), pv.GetStringBytes()
+	u := (*f.users.Load())[string(name)]
+	if f.h == nil {
+		if u == nil || subtle.ConstantTimeCompare(password, []byte(u.password)) != 1 {
+			return Result{}
+		}
+	} else {
+		stored := f.dummy
+		if u != nil {
+			stored = u.password
+		}
+		if !verify(f.h, stored, string(password), f.iterations, f.keyLength) || u == nil {
+			return Result{}
+		}
+	}
+	return Result{OK: true, Username: string(name), ClientData: u.clientData, ServerData: u.serverData}
+}
+
+// maxNodes bounds the YAML nodes one users file may expand to (aliases can
+// make a small file expand exponentially).
+const maxNodes = 1 << 20
+
+// parseUsers parses a users file: a YAML (or JSON) mapping of username to
+// {password, serverData?, clientData?}. Other fields are ignored, as
+// deepstream does. hashed asks for every password to have the shape of a hash
+// of keyLength bytes. Errors carry the line.
+func parseUsers(data []byte, keyLength int, hashed bool) (map[string]*fileUser, error) {
+	if json.Valid(data) {
+		// Valid JSON is YAML except that YAML does not allow tabs for
+		// indentation. Outside strings (where JSON forbids raw control
+		// characters) a tab is whitespace, so a space means the same and
+		// keeps every byte offset and line.
+		data = bytes.ReplaceAll(data, []byte{'\t'}, []byte{' '})
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, errors.New("the file is empty; want a mapping of username to {password, serverData, clientData}")
+	}
+	root := resolve(doc.Content[0])
+	if root.Kind != yaml.MappingNode {
+		return nil, lineErr(root, "want a mapping of username to {password, serverData, clientData}")
+	}
+	budget := maxNodes
+	users := make(map[string]*fileUser, len(root.Content)/2)
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := resolve(root.Content[i]), resolve(root.Content[i+1])
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
+			return nil, lineErr(k, "a username must be a plain scalar")
+		}
+		name := k.Value
+		if _, dup := users[name]; dup {
+			return nil, lineErr(k, fmt.Sprintf("user %q is defined twice", name))
+		}
+		if v.Kind != yaml.MappingNode {
+			return nil, lineErr(v, fmt.Sprintf("user %q: want a mapping {password, serverData, clientData}", name))
+		}
+		u := &fileUser{clientData: jsonNull, serverData: jsonNull}
+		var pw *yaml.Node
+		for j := 0; j+1 < len(v.Content); j += 2 {
+			fk, fv := resolve(v.Content[j]), resolve(v.Content[j+1])
+			var err error
+			switch fk.Value {
+			case "password":
+				pw = fv
+			case "clientData":
+				u.clientData, err = toJSON(nil, fv, &budget)
+			case "serverData":
+				u.serverData, err = toJSON(nil, fv, &budget)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		switch {
+		case pw == nil:
+			return nil, lineErr(v, fmt.Sprintf("missing password for user %q", name))
+		case pw.Kind != yaml.ScalarNode || pw.ShortTag() != "!!str":
+			return nil, lineErr(pw, fmt.Sprintf("password for user %q must be a string (quote it)", name))
+		case hashed && !checkStored(pw.Value, keyLength):
+			return nil, lineErr(pw, fmt.Sprintf("password for user %q is not a hash with keyLength %d "+
+				"(make one with `swiftlet hash`, or check options.hash and keyLength)", name, keyLength))
+		}
+		u.password = pw.Value
+		users[name] = u
+	}
+	return users, nil
+}
+
+// resolve follows aliases.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func lineErr(n *yaml.Node, msg string) error {
+	return fmt.Errorf("line %d: %s", n.Line, msg)
+}
+
+// toJSON appends the JSON text of the YAML value n to buf, the way js-yaml
+// plus JSON.stringify would see it. budget counts down the nodes visited.
+func toJSON(buf []byte, n *yaml.Node, budget *int) ([]byte, error) {
+	if *budget--; *budget < 0 {
+		return nil, lineErr(n, "the file expands to too many values (alias loop or bomb?)")
+	}
+	n = resolve(n)
+	switch n.Kind {
+	case yaml.MappingNode:
+		buf = append(buf, '{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := resolve(n.Content[i])
+			if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
+				return nil, lineErr(k, "only plain scalar keys are supported in serverData and clientData")
+			}
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendJSONString(buf, k.Value)
+			buf = append(buf, ':')
+			var err error
+			if buf, err = toJSON(buf, n.Content[i+1], budget); err != nil {
+				return nil, err
+			}
+		}
+		return append(buf, '}'), nil
+	case yaml.SequenceNode:
+		buf = append(buf, '[')
+		for i, c := range n.Content {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			var err error
+			if buf, err = toJSON(buf, c, budget); err != nil {
+				return nil, err
+			}
+		}
+		return append(buf, ']'), nil
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return append(buf, "null"...), nil
+		case "!!bool", "!!int", "!!float":
+			var v any
+			if err := n.Decode(&v); err != nil {
+				return nil, lineErr(n, err.Error())
+			}
+			if f, ok := v.(float64); ok && (math.IsInf(f, 0) || math.IsNaN(f)) {
+				return nil, lineErr(n, "infinity and NaN have no JSON form")
+			}
+			b, err := json.Marshal(v)
+			if err != nil {
+				return nil, lineErr(n, err.Error())
+			}
+			return append(buf, b...), nil
+		default: // !!str, !!timestamp, !!binary, custom tags: the text as written
+			return appendJSONString(buf, n.Value), nil
+		}
+	}
+	return nil, lineErr(n, "unsupported YAML value")
+}
+
+// appendJSONString appends s as a JSON string, without HTML escaping.
+func appendJSONString(buf []byte, s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return append(buf, bytes.TrimSuffix(b.Bytes(), []byte{'\n'})...)
+}
