@@ -119,6 +119,11 @@ func (s *fakeSub) flush() {
 			s.t.Errorf("%s: %v", s.name, err)
 			continue
 		}
+		for _, m := range msgs {
+			if p, _ := msgID(m); p == s.name {
+				s.t.Errorf("%s: received its own message %q", s.name, m)
+			}
+		}
 		topic := msgTopic(msgs[0])
 		for _, m := range msgs[1:] {
 			if msgTopic(m) != topic {

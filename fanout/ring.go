@@ -22,8 +22,9 @@ const (
 // RingSize*slotRetain.
 const slotRetain = 4 << 10
 
-// slotMin is the smallest buffer given to a slot, so that a ring of small messages grows each slot
-// buffer once.
+// slotMin is the buffer every slot starts with, carved from one block per ring, so that a ring of
+// small messages (deepstream events are tens of bytes) never allocates, not even on its first lap.
+// It costs RingSize*slotMin bytes per shard (512 KiB at the default size).
 const slotMin = 128
 
 // slot is one cell of the ring. seq follows Vyukov's scheme: for the slot serving position p it is p
@@ -86,8 +87,10 @@ func newRing(size int) *ring {
 		panic("fanout: ring size must be a power of two >= 2")
 	}
 	r := &ring{mask: uint64(size - 1), slots: make([]slot, size)}
+	block := make([]byte, size*slotMin)
 	for i := range r.slots {
 		r.slots[i].seq.Store(uint64(i))
+		r.slots[i].buf = block[i*slotMin : i*slotMin : (i+1)*slotMin]
 	}
 	return r
 }
