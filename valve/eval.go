@@ -114,7 +114,7 @@ func compile(n *node) evalFn {
 		x, name := compile(n.x), n.name
 		return func(c *ctx) (value, error) {
 			o, err := x(c)
-			if err != nil {
+			if err != nil || o.k == kPending {
 				return o, err
 			}
 			return c.member(o, name)
@@ -130,6 +130,9 @@ func compile(n *node) evalFn {
 			if err != nil {
 				return k, err
 			}
+			if o.k == kPending || k.k == kPending {
+				return pendingV, nil
+			}
 			if isNullish(o) {
 				return undefinedV, cannotRead(o, toString(k))
 			}
@@ -144,7 +147,7 @@ func compile(n *node) evalFn {
 		x := compile(n.x)
 		return func(c *ctx) (value, error) {
 			a, err := x(c)
-			if err != nil {
+			if err != nil || a.k == kPending {
 				return a, err
 			}
 			return c.crossReference(a)
@@ -153,24 +156,36 @@ func compile(n *node) evalFn {
 		x := compile(n.x)
 		return func(c *ctx) (value, error) {
 			v, err := x(c)
+			if v.k == kPending {
+				return v, err
+			}
 			return boolV(!truthy(v)), err
 		}
 	case nNeg:
 		x := compile(n.x)
 		return func(c *ctx) (value, error) {
 			v, err := x(c)
+			if v.k == kPending {
+				return v, err
+			}
 			return numV(-toNumber(v)), err
 		}
 	case nPos:
 		x := compile(n.x)
 		return func(c *ctx) (value, error) {
 			v, err := x(c)
+			if v.k == kPending {
+				return v, err
+			}
 			return numV(toNumber(v)), err
 		}
 	case nTypeof:
 		x := compile(n.x)
 		return func(c *ctx) (value, error) {
 			v, err := x(c)
+			if v.k == kPending {
+				return v, err
+			}
 			return strV(typeOf(v)), err
 		}
 	case nAnd, nOr:
@@ -178,6 +193,11 @@ func compile(n *node) evalFn {
 		and := n.op == nAnd
 		return func(c *ctx) (value, error) {
 			v, err := x(c)
+			if v.k == kPending {
+				// Evaluate the other operand only to discover more records.
+				_, _ = y(c)
+				return v, nil
+			}
 			if err != nil || truthy(v) != and {
 				return v, err
 			}
@@ -189,6 +209,11 @@ func compile(n *node) evalFn {
 			v, err := x(c)
 			if err != nil {
 				return v, err
+			}
+			if v.k == kPending {
+				_, _ = y(c)
+				_, _ = z(c)
+				return v, nil
 			}
 			if truthy(v) {
 				return y(c)
@@ -249,6 +274,9 @@ func compileBinary(n *node) evalFn {
 		b, err := y(c)
 		if err != nil {
 			return b, err
+		}
+		if a.k == kPending || b.k == kPending {
+			return pendingV, nil
 		}
 		return f(a, b), nil
 	}
@@ -378,7 +406,7 @@ func (c *ctx) crossReference(a value) (value, error) {
 	}
 	for _, n := range c.need {
 		if n == name {
-			return undefinedV, nil
+			return pendingV, nil
 		}
 	}
 	var raw []byte
@@ -388,7 +416,7 @@ func (c *ctx) crossReference(a value) (value, error) {
 	}
 	if !loaded {
 		c.need = append(c.need, strings.Clone(name))
-		return undefinedV, nil
+		return pendingV, nil
 	}
 	if c.nrefs == len(c.refs) {
 		c.refs = append(c.refs, &crossRef{})

@@ -5,8 +5,6 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf16"
-
-	"github.com/valyala/fastjson"
 )
 
 // compileCall compiles recv.method(args...). The receiver decides the
@@ -30,6 +28,7 @@ func compileCall(n *node) evalFn {
 		if err != nil {
 			return r, err
 		}
+		pending := r.k == kPending
 		if isNullish(r) {
 			return undefinedV, cannotRead(r, name)
 		}
@@ -42,6 +41,10 @@ func compileCall(n *node) evalFn {
 			if i < len(av) {
 				av[i] = v
 			}
+			pending = pending || v.k == kPending
+		}
+		if pending {
+			return pendingV, nil
 		}
 		nargs := len(args)
 		if r.k == kString {
@@ -296,5 +299,3 @@ func arrayMethod(name string, arr value, av [2]value, nargs int) value {
 	}
 	return numV(-1)
 }
-
-var _ = fastjson.TypeArray

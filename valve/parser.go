@@ -92,6 +92,9 @@ func parseRule(src string, env parseEnv) (*node, error) {
 	if env.maxDepth == 0 {
 		env.maxDepth = 200
 	}
+	if err := prescan(src); err != nil {
+		return nil, err
+	}
 	p := &parser{lx: lexer{src: src}, env: env}
 	if err := p.advance(); err != nil {
 		return nil, err
@@ -112,6 +115,29 @@ func parseRule(src string, env parseEnv) (*node, error) {
 		return nil, p.unexpected()
 	}
 	return n, nil
+}
+
+// prescan reports the constructs deepstream's rule-parser rejects before
+// compiling (new, user functions, assignments, ++/--) wherever they occur,
+// so that "() => x" names "=>" rather than the first syntax error.
+func prescan(src string) error {
+	p := &parser{lx: lexer{src: src}}
+	for {
+		if err := p.advance(); err != nil {
+			return nil // the parser reports lexical errors
+		}
+		switch {
+		case p.tok.kind == tEOF:
+			return nil
+		case p.tok.kind == tIdent && (p.tok.text == "new" || p.tok.text == "function"):
+			return p.unexpected()
+		case p.tok.kind == tPunct:
+			switch p.tok.text {
+			case "=>", "++", "--", "=", "+=", "-=", "*=", "/=", "%=", "**=", "<<=", ">>=", ">>>=", "&=", "|=", "^=":
+				return p.unexpected()
+			}
+		}
+	}
 }
 
 func (p *parser) advance() error {

@@ -24,6 +24,10 @@ const (
 	kArray // array produced by the evaluator (String.prototype.match result)
 	kUser  // the user object {isAuthenticated, id, data}
 	kRegex // a regex literal
+	// kPending is the result of _() for a record that is not loaded yet, and
+	// of everything computed from it. It lets one evaluation pass discover
+	// every record a rule needs; its value is never observed by a caller.
+	kPending
 )
 
 // value is the evaluator's tagged value. It is passed by value; the
@@ -41,6 +45,7 @@ type value struct {
 
 var (
 	undefinedV = value{k: kUndefined}
+	pendingV   = value{k: kPending}
 	nullV      = value{k: kNull}
 	trueV      = value{k: kBool, b: true}
 	falseV     = value{k: kBool}
@@ -51,7 +56,7 @@ func numV(n float64) value     { return value{k: kNumber, n: n} }
 func strV(s string) value      { return value{k: kString, s: s} }
 func arrV(a []value) value     { return value{k: kArray, a: &a} }
 func isNullish(v value) bool   { return v.k == kUndefined || v.k == kNull }
-func isObjectish(v value) bool { return v.k >= kJSON }
+func isObjectish(v value) bool { return v.k >= kJSON && v.k != kPending }
 
 // fromJSON converts a fastjson value into an evaluator value without copying:
 // strings alias the parser's buffer (valid until the parser is reused, which
@@ -89,7 +94,7 @@ func isArray(v value) bool {
 // truthy implements ToBoolean.
 func truthy(v value) bool {
 	switch v.k {
-	case kUndefined, kNull:
+	case kUndefined, kNull, kPending:
 		return false
 	case kBool:
 		return v.b
