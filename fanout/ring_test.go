@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 func ringPush(r *ring, v uint64) bool {
@@ -193,5 +194,11 @@ func TestRingMPSC(t *testing.T) {
 		if n != per {
 			t.Fatalf("producer %d: %d values, want %d", p, n, per)
 		}
+	}
+}
+
+func TestSlotIsOnePaddingUnit(t *testing.T) {
+	if n := unsafe.Sizeof(slot{}); n != cacheLine {
+		t.Fatalf("slot is %d bytes, want %d: fix its padding", n, cacheLine)
 	}
 }
