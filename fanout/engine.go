@@ -286,9 +286,10 @@ func (e *Engine) UnsubscribeAll(s Subscriber, fn func(topic string, last bool)) 
 
 // Publish delivers msg, one or more complete deepstream messages each ending in 0x1E, to every
 // subscriber of topic except from (nil excludes nobody). msg is copied before Publish returns. A
-// producer's messages on one topic reach each subscriber in the order they were published. If from
-// is not nil, it must be a subscriber of the calling goroutine's shard or otherwise stay valid; it is
-// only compared, never written to. Safe for concurrent use; it does not allocate in steady state.
+// producer's messages on one topic reach each subscriber in the order they were published. from is
+// only asked for its Shard and compared with subscribers, never written to, so any goroutine may pass
+// any subscriber. Safe for concurrent use; it does not allocate in steady state (a full ring is the
+// exception, see the package doc).
 func (e *Engine) Publish(topic string, msg []byte, from Subscriber) {
 	g := e.lookup(topic)
 	if g == nil {

@@ -3,6 +3,8 @@ package fanout
 import (
 	"bytes"
 	"testing"
+
+	"swiftlet/frame"
 )
 
 func TestAppendTextHeader(t *testing.T) {
@@ -23,8 +25,8 @@ func TestAppendTextHeader(t *testing.T) {
 		if !bytes.Equal(got[1:], c.want) || got[0] != 0xAA {
 			t.Errorf("appendTextHeader(%d) = % x, want % x", c.n, got[1:], c.want)
 		}
-		if textHeaderSize(c.n) != len(c.want) {
-			t.Errorf("textHeaderSize(%d) = %d, want %d", c.n, textHeaderSize(c.n), len(c.want))
+		if frame.FrameHeaderSize(c.n) != len(c.want) {
+			t.Errorf("FrameHeaderSize(%d) = %d, want %d", c.n, frame.FrameHeaderSize(c.n), len(c.want))
 		}
 	}
 }

@@ -19,8 +19,12 @@ type fakeShard struct {
 	done chan struct{}
 	exit chan struct{}
 
-	dirty []*fakeSub // shard goroutine only
+	dirty []flusher // shard goroutine only
 }
+
+// flusher is a subscriber that wants to hear when the function that wrote to it has returned, as a
+// loop connection is flushed then.
+type flusher interface{ flush() }
 
 func newFakeShard(idx int) *fakeShard {
 	f := &fakeShard{idx: idx, sig: make(chan struct{}, 1), done: make(chan struct{}), exit: make(chan struct{})}
@@ -99,7 +103,7 @@ func (s *fakeSub) Shard() int { return s.sh.idx }
 
 func (s *fakeSub) WriteFrame(b []byte) {
 	if len(s.pending) == 0 {
-		s.sh.dirty = append(s.sh.dirty, s)
+		s.sh.dirty = append(s.sh.dirty, flusher(s))
 	}
 	s.pending = append(s.pending, b)
 }
