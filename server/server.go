@@ -9,6 +9,7 @@ package server
 
 import (
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"swiftlet/fanout"
 	"swiftlet/frame"
 	"swiftlet/loop"
+	"swiftlet/store"
 )
 
 // Server is the deepstream handler plugged into a loop engine.
@@ -30,6 +32,8 @@ type Server struct {
 	recordListeners *listenRegistry
 	rpc             *rpcRegistry
 	presence        *presenceRegistry
+	store           store.Store
+	records         records
 
 	loops []*loopState // per loop index, set in OnLoop
 
@@ -69,6 +73,16 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	s.auth = auth
+	if s.store, err = openStore(cfg.Storage, logger); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	if len(cfg.StorageExclusion) > 0 {
+		s.store = store.Exclude(s.store, cfg.StorageExclusion)
+	}
+	s.records.seed = maphash.MakeSeed()
+	for range loops {
+		s.records.shards = append(s.records.shards, newRecordShard(s, s.store))
+	}
 	return s, nil
 }
 
@@ -102,8 +116,23 @@ func (s *Server) Reload() {
 	s.logger.Info("reload requested")
 }
 
-// Close releases the server's resources (storage) after the engine has stopped.
-func (s *Server) Close() error { return nil }
+// Close releases the server's resources after the engine has stopped: the record shards finish what
+// is queued, then the store flushes and closes.
+func (s *Server) Close() error {
+	for _, sh := range s.records.shards {
+		sh.stop()
+	}
+	return s.store.Close()
+}
+
+func openStore(c StorageConfig, logger *slog.Logger) (store.Store, error) {
+	if c.Type == "memory" {
+		return store.NewMemory(), nil
+	}
+	o := store.DefaultPebbleOptions()
+	o.Dir, o.Sync, o.Logger = c.Path, c.Sync, logger
+	return store.OpenPebble(o)
+}
 
 // Fanout returns the delivery engine (tests and benchmarks inspect its stats).
 func (s *Server) Fanout() *fanout.Engine { return s.fan }
