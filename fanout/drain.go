@@ -62,6 +62,9 @@ func (sh *shard) drain() {
 		if cap(l.data) > spillRetain {
 			l.data = nil
 		}
+		if cap(l.recs)*64 > spillRetain {
+			l.recs = nil
+		}
 	}
 	if cap(sh.arena) > arenaRetain {
 		sh.arena = nil

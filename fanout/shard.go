@@ -19,10 +19,12 @@ const pushRetries = 2
 // one started (see the package doc).
 const deferRecords = 64
 
-// arenaRetain and spillRetain bound the buffers a shard keeps between drains.
+// arenaRetain and spillRetain bound the buffers a shard keeps between drains: below them a drain
+// reuses its buffers, above them they are dropped for the garbage collector. Bytes; a spill list's
+// record table counts 64 bytes per record.
 const (
 	arenaRetain = 8 << 20
-	spillRetain = 1 << 20
+	spillRetain = 8 << 20
 )
 
 // executorBox lets Attach publish the Executor with one atomic pointer store.
