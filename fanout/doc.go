@@ -67,6 +67,13 @@
 // publishes to the subscriber. Publishes on different topics are not ordered with each other (as in
 // deepstream, which batches per channel too).
 //
+// # Locks
+//
+// fanout has two kinds of mutex: a registry stripe's RWMutex and a shard's overflow mutex. Neither
+// is held while the other is taken, and neither is held while fanout calls out (Executor.Execute,
+// Subscriber.WriteFrame, Subscriber.Shard, the UnsubscribeAll callback), so callers may hold their
+// own locks around any fanout call without risk of a lock-order cycle through fanout.
+//
 // # Flush policy
 //
 // An idle shard drains at once when woken, so a lone message is not delayed by a window (the 10x1
