@@ -1,78 +1,58 @@
 package server
 
 import (
-	"encoding/json"
-	"errors"
+	"context"
+	"fmt"
 	"log/slog"
 	"net"
+
+	"swiftlet/server/auth"
 )
 
-// Handshake is what an authenticator knows about the connection (deepstream's handshakeData).
-type Handshake struct {
-	RemoteAddress string `json:"remoteAddress"`
-}
-
-// AuthResult is an authenticator's verdict. ClientData and ServerData are JSON texts, nil when absent:
-// ClientData goes back to the client in A|A (or with A|E|INVALID_AUTH_DATA), ServerData becomes
-// user.data in permission rules.
-type AuthResult struct {
-	OK         bool
-	Username   string
-	ClientData []byte
-	ServerData []byte
-}
-
-// Authenticator checks login data (deepstream's isValidUser). Authenticate may block (hashing, an HTTP
-// call): the server calls it off the event loop, except for authenticators that implement
-// nonBlocking, which run inline.
-type Authenticator interface {
-	Authenticate(h Handshake, authData []byte) AuthResult
-}
-
-// nonBlocking marks an authenticator cheap enough to run on the event loop.
-type nonBlocking interface{ NonBlocking() bool }
-
-func newAuthenticator(cfg Config, logger *slog.Logger) (Authenticator, error) {
+// newAuthenticator builds the strategy cfg.Auth names (deepstream's `auth`).
+func newAuthenticator(cfg Config, logger *slog.Logger) (auth.Authenticator, error) {
+	o := cfg.Auth.Options
 	switch cfg.Auth.Type {
 	case "", "none":
-		return openAuth{}, nil
+		return auth.None(), nil
+	case "file":
+		f, err := auth.NewFile(auth.FileOptions{Path: o.Path, Hash: o.Hash, Iterations: o.Iterations,
+			KeyLength: o.KeyLength, AllowPlainPassword: o.AllowPlainPassword})
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	case "http":
+		h, err := auth.NewHTTP(auth.HTTPOptions{EndpointURL: o.EndpointURL,
+			PermittedStatusCodes: o.PermittedStatusCodes, RequestTimeout: o.RequestTimeout.D()})
+		if err != nil {
+			return nil, err
+		}
+		return h, nil
 	default:
-		return nil, errors.New("auth type " + cfg.Auth.Type + " is not available in this build")
+		return nil, fmt.Errorf("unknown auth type %q", cfg.Auth.Type)
 	}
 }
 
-// openAuth is `auth: {type: none}`: everyone is let in, as authData.username or "open".
-type openAuth struct{}
-
-func (openAuth) NonBlocking() bool { return true }
-
-func (openAuth) Authenticate(_ Handshake, authData []byte) AuthResult {
-	var d struct {
-		Username any `json:"username"`
-	}
-	_ = json.Unmarshal(authData, &d)
-	name, _ := d.Username.(string)
-	if name == "" {
-		name = "open"
-	}
-	return AuthResult{OK: true, Username: name}
-}
-
-// authenticate runs the authenticator for s and hands the result back to s's loop.
+// authenticate runs the authenticator for sess and hands the result back to sess's loop. Blocking
+// authenticators (file hashing, an HTTP call) run on their own goroutine, never on the event loop.
 func (s *Server) authenticate(sess *Session, authData []byte) {
-	h := Handshake{}
+	h := auth.Handshake{}
 	if a := sess.conn.RemoteAddr(); a != nil {
 		if host, _, err := net.SplitHostPort(a.String()); err == nil {
 			h.RemoteAddress = host
 		}
 	}
-	if nb, ok := s.auth.(nonBlocking); ok && nb.NonBlocking() {
-		sess.authDone(s.auth.Authenticate(h, authData))
+	if nb, ok := s.auth.(auth.NonBlocking); ok && nb.NonBlocking() {
+		sess.authDone(s.auth.Authenticate(context.Background(), h, authData))
 		return
 	}
 	l := sess.ls.l
 	go func() {
-		r := s.auth.Authenticate(h, authData)
+		r := s.auth.Authenticate(context.Background(), h, authData)
 		l.Execute(func() { sess.authDone(r) })
 	}()
+	if s.cfg.LogInvalidAuthData {
+		s.logger.Debug("authenticating", "conn", sess.conn.ID(), "remote", h.RemoteAddress)
+	}
 }

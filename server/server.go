@@ -17,6 +17,7 @@ import (
 	"swiftlet/fanout"
 	"swiftlet/frame"
 	"swiftlet/loop"
+	"swiftlet/server/auth"
 	"swiftlet/store"
 )
 
@@ -26,7 +27,7 @@ type Server struct {
 	logger *slog.Logger
 	engine *loop.Server
 	fan    *fanout.Engine
-	auth   Authenticator
+	auth   auth.Authenticator
 
 	eventListeners  *listenRegistry
 	recordListeners *listenRegistry

@@ -6,6 +6,7 @@ import (
 
 	"swiftlet/frame"
 	"swiftlet/loop"
+	"swiftlet/server/auth"
 )
 
 // session states (protocol.md section 3)
@@ -133,7 +134,7 @@ func (s *Session) handleAuth(err error) {
 }
 
 // authDone is the result of an authentication, on the session's loop.
-func (s *Session) authDone(r AuthResult) {
+func (s *Session) authDone(r auth.Result) {
 	if s.state != stateAuthenticating || !s.conn.IsOpen() {
 		return
 	}
@@ -163,6 +164,9 @@ func (s *Session) authDone(r AuthResult) {
 		clientData = typedJSON(r.ClientData)
 	}
 	s.sendParts(frame.TopicAuth, frame.ActionError, []byte(frame.EvInvalidAuthData), clientData)
+	if s.srv.cfg.LogInvalidAuthData {
+		s.srv.logger.Info("invalid auth data", "conn", s.conn.ID(), "attempt", s.authAttempts)
+	}
 	if s.authAttempts >= s.srv.cfg.MaxAuthAttempts {
 		s.sendStrings(frame.TopicAuth, frame.ActionError, frame.EvTooManyAuthAttempts, "Stoo many authentication attempts")
 		s.close("too many authentication attempts")

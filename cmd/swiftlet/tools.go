@@ -1,21 +1,19 @@
 package main
 
 import (
-	"fmt"
 	"io"
+
+	"swiftlet/loadgen"
+	"swiftlet/server/auth"
 )
 
-func bench(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "swiftlet bench: the load generator is not part of this build yet")
-	return 2
-}
+// bench is `swiftlet bench`: the load generator (package loadgen).
+func bench(args []string, stdout, stderr io.Writer) int { return loadgen.BenchMain(args, stdout, stderr) }
 
+// compare is `swiftlet compare A B`.
 func compare(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "swiftlet compare: the load generator is not part of this build yet")
-	return 2
+	return loadgen.CompareMain(args, stdout, stderr)
 }
 
-func hash(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "swiftlet hash: file authentication is not part of this build yet")
-	return 2
-}
+// hash is `swiftlet hash PASSWORD`: a users.yml hash in deepstream's format.
+func hash(args []string, stdout, stderr io.Writer) int { return auth.HashMain(args, stdout, stderr) }
