@@ -14,16 +14,16 @@ import (
 type opKind uint8
 
 const (
-	opRead     opKind = iota // CR: send the record, creating it if missing
-	opUpdate                 // U
-	opPatch                  // P
-	opUpsert                 // CU (whole or patch)
-	opDelete                 // D
-	opHas                    // H
-	opSnapshot               // SN
-	opHead                   // HD
-	opRelease                // the last subscriber left: the record may leave memory
-	opCommitted              // the store finished a write of this shard
+	opRead      opKind = iota // CR: send the record, creating it if missing
+	opUpdate                  // U
+	opPatch                   // P
+	opUpsert                  // CU (whole or patch)
+	opDelete                  // D
+	opHas                     // H
+	opSnapshot                // SN
+	opHead                    // HD
+	opRelease                 // the last subscriber left: the record may leave memory
+	opCommitted               // the store finished a write of this shard
 )
 
 // recordOp is one request to a record's owner. Its byte slices are owned by the op.

@@ -8,7 +8,9 @@ import (
 )
 
 // bench is `swiftlet bench`: the load generator (package loadgen).
-func bench(args []string, stdout, stderr io.Writer) int { return loadgen.BenchMain(args, stdout, stderr) }
+func bench(args []string, stdout, stderr io.Writer) int {
+	return loadgen.BenchMain(args, stdout, stderr)
+}
 
 // compare is `swiftlet compare A B`.
 func compare(args []string, stdout, stderr io.Writer) int {
