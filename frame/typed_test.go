@@ -234,6 +234,51 @@ func TestAppendJSON(t *testing.T) {
 	}
 }
 
+// dsStdlibMaxDepth is encoding/json's nesting limit (maxNestingDepth).
+const dsStdlibMaxDepth = 10000
+
+// dsJSONCases are texts on both sides of the JSON grammar's edges.
+func dsJSONCases() []string {
+	cases := []string{
+		"", " ", "{}", "[]", `{"a":1}`, " { \"a\" : [ 1 , 2 ] }\t\r\n", `{"a":1,}`, `[1,]`, `[,1]`, `{,}`,
+		`{"a"}`, `{"a":}`, `{1:2}`, `{"a" 1}`, `{"a":1 "b":2}`, `[1 2]`, "1 2", `{"a":{"b":{}}}`, `[[[]]]`, `[[[]]`,
+		"]", "}", "[}", "{]", `"\u00e9"`, `"\u00g9"`, `"\u12"`, `"\x"`, "\"a\x01\"", "\"a\x7f\"", `"\/\b\f\n\r\t\\\""`,
+		"\"\xff\xfe\"", `"unterminated`, `["a\"]`, `"\`, "tru", "true", "truex", "false", "fals", "nul", "null", "nulll",
+		"-", "-0", "-01", "01", "0", "1.", "1.e5", ".5", "1e", "1E+5", "1e-05", "-1.5E3", "+1", "0x1", "1_0", "NaN",
+		"\f5", "\v5", "\u00a05", "5\x00", "[1,{\"x\":[true,false,null]}]", `{"":""}`, `{"a":[{"b":[{"c":[]}]}]}`,
+		strings.Repeat("[", dsStdlibMaxDepth) + strings.Repeat("]", dsStdlibMaxDepth),
+		strings.Repeat("[", dsStdlibMaxDepth+1) + strings.Repeat("]", dsStdlibMaxDepth+1),
+		strings.Repeat(`{"a":`, dsStdlibMaxDepth) + "1" + strings.Repeat("}", dsStdlibMaxDepth),
+		strings.Repeat(`{"a":`, dsStdlibMaxDepth+1) + "1" + strings.Repeat("}", dsStdlibMaxDepth+1),
+	}
+	// Alternating containers across several 64-level words of the kind
+	// stack, closed correctly and with one pair of closers swapped deep down.
+	open, closeOK := strings.Repeat(`[{"k":`, jsonFastDepth/2-1), strings.Repeat("}]", jsonFastDepth/2-1)
+	cases = append(cases, open+"1"+closeOK, open+"1"+"]}"+closeOK[2:], open+"1"+closeOK[:100]+"]}"+closeOK[102:])
+	// Just below, at and above the depth where jsonValid hands over.
+	for _, d := range []int{jsonFastDepth - 1, jsonFastDepth, jsonFastDepth + 1} {
+		cases = append(cases, strings.Repeat("[", d)+strings.Repeat("]", d), strings.Repeat("[", d)+strings.Repeat("]", d-1))
+	}
+	return cases
+}
+
+// TestJSONValid checks the hand-written validator against encoding/json.
+func TestJSONValid(t *testing.T) {
+	valid := 0
+	for _, s := range dsJSONCases() {
+		got, want := jsonValid([]byte(s)), json.Valid([]byte(s))
+		if got != want {
+			t.Errorf("jsonValid(%.60q) = %v, encoding/json.Valid says %v", s, got, want)
+		}
+		if want {
+			valid++
+		}
+	}
+	if valid < 20 {
+		t.Errorf("only %d valid cases: the table lost its valid half", valid)
+	}
+}
+
 func TestTypedZeroAlloc(t *testing.T) {
 	parts := [][]byte{
 		[]byte("Shello"), []byte(`O{"a":[1,2,{"b":"c"}],"d":null}`), []byte("N-12.5e3"), []byte("T"),
@@ -330,7 +375,18 @@ func FuzzTyped(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, s := range dsJSONCases() {
+		f.Add(append([]byte{'O'}, s...))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := jsonValid(b), json.Valid(b); got != want {
+			t.Fatalf("jsonValid(%q) = %v, encoding/json.Valid says %v", b, got, want)
+		}
+		if len(b) > 0 {
+			if got, want := jsonValid(b[1:]), json.Valid(b[1:]); got != want {
+				t.Fatalf("jsonValid(%q) = %v, encoding/json.Valid says %v", b[1:], got, want)
+			}
+		}
 		v, err := ParseTyped(b)
 		if err != nil {
 			if v.Kind != 0 || v.Raw != nil {
