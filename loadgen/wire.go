@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"strconv"
+
+	"swiftlet/frame"
 )
 
 // WebSocket opcodes (RFC 6455 section 5.2).
@@ -33,10 +35,15 @@ type wsHeader struct {
 }
 
 // parseServerHeader parses an unmasked server frame header from the start of
-// b. It returns ok == false when b holds only part of the header, and an
-// error when the header is invalid for a server frame.
+// b with frame.ParseServerHeader and adds the checks a client makes: no
+// reserved bits, no mask, control frames unfragmented and at most 125 bytes.
+// It returns ok == false when b holds only part of the header.
 func parseServerHeader(b []byte) (h wsHeader, ok bool, err error) {
-	if len(b) < 2 {
+	op, fin, length, size, ok := frame.ParseServerHeader(b)
+	if !ok {
+		if len(b) >= 10 && b[1]&0x7F == 127 {
+			return h, false, errFrameTooLarge
+		}
 		return h, false, nil
 	}
 	if b[0]&0x70 != 0 {
@@ -45,33 +52,8 @@ func parseServerHeader(b []byte) (h wsHeader, ok bool, err error) {
 	if b[1]&0x80 != 0 {
 		return h, false, errMaskedServerFrame
 	}
-	h.op = b[0] & 0x0F
-	h.fin = b[0]&0x80 != 0
-	switch l := b[1] & 0x7F; l {
-	case 126:
-		if len(b) < 4 {
-			return h, false, nil
-		}
-		h.length = int64(b[2])<<8 | int64(b[3])
-		h.size = 4
-	case 127:
-		if len(b) < 10 {
-			return h, false, nil
-		}
-		if b[2]&0x80 != 0 {
-			return h, false, errFrameTooLarge
-		}
-		var v int64
-		for _, c := range b[2:10] {
-			v = v<<8 | int64(c)
-		}
-		h.length = v
-		h.size = 10
-	default:
-		h.length = int64(l)
-		h.size = 2
-	}
-	if h.op >= opClose && (!h.fin || h.length > 125) {
+	h = wsHeader{op: byte(op), fin: fin, length: int64(length), size: size}
+	if op.IsControl() && (!fin || length > 125) {
 		return h, false, errBadControlFrame
 	}
 	return h, true, nil
@@ -80,23 +62,8 @@ func parseServerHeader(b []byte) (h wsHeader, ok bool, err error) {
 // appendMaskedFrame appends one complete client frame (FIN set) carrying
 // payload, masked with key, to dst.
 func appendMaskedFrame(dst []byte, op byte, payload []byte, key uint32) []byte {
-	dst = append(dst, 0x80|op)
-	switch n := len(payload); {
-	case n < 126:
-		dst = append(dst, 0x80|byte(n))
-	case n <= 0xFFFF:
-		dst = append(dst, 0x80|126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, 0x80|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	k := [4]byte{byte(key >> 24), byte(key >> 16), byte(key >> 8), byte(key)}
-	dst = append(dst, k[:]...)
-	start := len(dst)
-	dst = append(dst, payload...)
-	for i := range dst[start:] {
-		dst[start+i] ^= k[i&3]
-	}
-	return dst
+	return frame.AppendMaskedFrame(dst, frame.Opcode(op), true, payload,
+		[4]byte{byte(key >> 24), byte(key >> 16), byte(key >> 8), byte(key)})
 }
 
 // appendUpgradeRequest appends the HTTP/1.1 upgrade request for path on host
