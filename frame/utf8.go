@@ -85,7 +85,15 @@ func (v *UTF8Validator) Write(p []byte) bool {
 	i := 0
 	for i < len(p) {
 		if s == utf8Accept {
-			// Fast path: skip ASCII 8 bytes at a time between code points.
+			// Fast path: skip ASCII 16, then 8 bytes at a time between
+			// code points.
+			for i+16 <= len(p) {
+				c := p[i : i+16 : i+16]
+				if (binary.LittleEndian.Uint64(c)|binary.LittleEndian.Uint64(c[8:]))&asciiMask != 0 {
+					break
+				}
+				i += 16
+			}
 			for i+8 <= len(p) && binary.LittleEndian.Uint64(p[i:])&asciiMask == 0 {
 				i += 8
 			}
