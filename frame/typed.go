@@ -43,8 +43,9 @@ type Value struct {
 }
 
 // ParseTyped validates the typed part b and returns its value. It does not
-// allocate. The rules are stricter than the 3.x server's lenient converter,
-// which never rejects anything the 2.3.4 client sends:
+// allocate. The rules are stricter than the 3.x server's lenient converter
+// (which takes parseFloat of anything and ignores bytes after T/F/L/U), yet
+// accept everything the 2.3.4 client sends:
 //
 //   - empty input is ErrTypedEmpty, an unknown prefix ErrTypedKind;
 //   - S accepts any bytes, including none;
@@ -52,9 +53,10 @@ type Value struct {
 //     encoding/json.Valid accepts it: any JSON value, surrounding whitespace,
 //     nesting up to 10000 levels; like JSON.parse);
 //   - N must be a JSON number literal (-?int frac? exp?), or NaN, Infinity or
-//     -Infinity: exactly the texts JavaScript's String(number) produces, and
-//     so what the client sends. parseFloat's leniency (leading blanks, "+",
-//     ".5", "12abc", hex) is rejected with ErrTypedNumber;
+//     -Infinity: a small superset of the texts JavaScript's String(number)
+//     produces, which is what the client sends. parseFloat's leniency
+//     (leading blanks, "+", ".5", "12abc", hex) is rejected with
+//     ErrTypedNumber;
 //   - T, F, L and U must be the whole part: anything after the prefix is
 //     ErrTypedTrailing.
 //
@@ -227,11 +229,11 @@ func appendJSNumber(dst []byte, f float64) []byte {
 	return dst
 }
 
-// AppendTypedJSON appends "O" and json, which must be valid JSON text; it is
-// not checked. Safe for concurrent use.
-func AppendTypedJSON(dst []byte, json []byte) []byte {
+// AppendTypedJSON appends "O" and text, which must be valid JSON; it is not
+// checked. Safe for concurrent use.
+func AppendTypedJSON(dst []byte, text []byte) []byte {
 	dst = append(dst, byte(KindObject))
-	return append(dst, json...)
+	return append(dst, text...)
 }
 
 // AppendTypedBool appends "T" or "F". Safe for concurrent use.
