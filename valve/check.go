@@ -135,9 +135,12 @@ type entry struct {
 // safe for concurrent use.
 type Permissions struct {
 	sections [numSections][]*entry // sorted by path length, longest first
-	maxIter  int
-	cache    *choiceCache
-	pool     sync.Pool
+	// cached reports per section whether the choice cache is used: a few
+	// segment-matched paths are cheaper to match than a cache lookup.
+	cached  [numSections]bool
+	maxIter int
+	cache   *choiceCache
+	pool    sync.Pool
 }
 
 // MaxRuleIterations returns how often a rule may be re-run after loading
@@ -151,11 +154,11 @@ const noEntry = -1
 // choose returns the winning entry index for (section, type, name).
 func (p *Permissions) choose(s Section, t RuleType, name string) int {
 	st := uint16(s)<<8 | uint16(t)
-	if i, ok := p.cache.get(st, name); ok {
-		p.cache.hits.Add(1)
-		return int(i)
+	if p.cached[s] {
+		if i, ok := p.cache.get(st, name); ok {
+			return int(i)
+		}
 	}
-	p.cache.misses.Add(1)
 	var scratch [8]string
 	best := noEntry
 	for i, e := range p.sections[s] {
@@ -173,7 +176,9 @@ func (p *Permissions) choose(s Section, t RuleType, name string) int {
 			break
 		}
 	}
-	p.cache.put(st, name, int32(best))
+	if p.cached[s] {
+		p.cache.put(st, name, int32(best))
+	}
 	return best
 }
 

@@ -29,6 +29,7 @@ type token struct {
 	num   float64
 	flags string // regex flags
 	pos   int
+	nl    bool // a line terminator precedes the token
 }
 
 // punctuators, longest first, including the ones the parser rejects so that
@@ -48,6 +49,7 @@ type lexer struct {
 	pos  int
 	prev token
 	has  bool
+	nl   bool // a line terminator was skipped since the last token
 }
 
 func isIdentStart(c byte) bool {
@@ -85,15 +87,28 @@ func (l *lexer) next() (token, error) {
 }
 
 func (l *lexer) scan() (token, error) {
+	t, err := l.scanToken()
+	t.nl = l.nl
+	l.nl = false
+	return t, err
+}
+
+func (l *lexer) scanToken() (token, error) {
 	// Skip whitespace and comments.
 	for l.pos < len(l.src) {
 		c := l.src[l.pos]
+		if c == '\n' || c == '\r' {
+			l.nl = true
+		}
 		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' {
 			l.pos++
 			continue
 		}
 		if c >= utf8.RuneSelf {
 			r, n := utf8.DecodeRuneInString(l.src[l.pos:])
+			if r == 0x2028 || r == 0x2029 {
+				l.nl = true
+			}
 			if isJSSpace(r) {
 				l.pos += n
 				continue
@@ -112,6 +127,9 @@ func (l *lexer) scan() (token, error) {
 			end := strings.Index(l.src[l.pos+2:], "*/")
 			if end < 0 {
 				return token{}, fmt.Errorf("unterminated comment")
+			}
+			if strings.ContainsAny(l.src[l.pos:l.pos+end+4], "\n\r\u2028\u2029") {
+				l.nl = true
 			}
 			l.pos += end + 4
 			continue

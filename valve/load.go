@@ -79,6 +79,7 @@ func ParseWithOptions(data []byte, filename string, opts Options) (*Permissions,
 			return nil, err
 		}
 		p.sections[s] = entries
+		p.cached[s] = needsCache(entries)
 	}
 	for s := Section(0); s < numSections; s++ {
 		if !seen[s] {
@@ -86,6 +87,23 @@ func ParseWithOptions(data []byte, filename string, opts Options) (*Permissions,
 		}
 	}
 	return p, nil
+}
+
+// uncachedEntries is how many segment-matched paths a section may have
+// before the choice cache pays off (BenchmarkPathChoiceUncached: a few ns
+// per path, against ~40 ns for a cache lookup).
+const uncachedEntries = 8
+
+func needsCache(entries []*entry) bool {
+	if len(entries) > uncachedEntries {
+		return true
+	}
+	for _, e := range entries {
+		if e.m.re != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func sectionByName(n string) (Section, bool) {

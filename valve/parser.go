@@ -2,6 +2,7 @@ package valve
 
 import (
 	"fmt"
+	"unicode/utf8"
 )
 
 // nodeOp is the operation of an AST node.
@@ -92,6 +93,9 @@ func parseRule(src string, env parseEnv) (*node, error) {
 	if env.maxDepth == 0 {
 		env.maxDepth = 200
 	}
+	if !utf8.ValidString(src) {
+		return nil, fmt.Errorf("rule is not valid UTF-8")
+	}
 	if err := prescan(src); err != nil {
 		return nil, err
 	}
@@ -102,6 +106,11 @@ func parseRule(src string, env parseEnv) (*node, error) {
 	if p.tok.kind == tEOF {
 		return nil, fmt.Errorf("empty rule")
 	}
+	// deepstream compiles 'return ' + rule: a line break before the first
+	// token ends the return statement (automatic semicolon insertion), so
+	// the rule returns undefined and always denies. The rest must still be
+	// a valid expression.
+	leadingNL := p.tok.nl
 	n, err := p.expr(0)
 	if err != nil {
 		return nil, err
@@ -113,6 +122,9 @@ func parseRule(src string, env parseEnv) (*node, error) {
 	}
 	if p.tok.kind != tEOF {
 		return nil, p.unexpected()
+	}
+	if leadingNL {
+		return &node{op: nLit, val: undefinedV}, nil
 	}
 	return n, nil
 }

@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // pathMatcher matches a record/event/RPC name against one permission path.
@@ -173,10 +172,9 @@ func matchSegs(segs []pathSeg, s string, vars []string) bool {
 // each shard is bounded: a full shard is cleared (cheap, and a re-match is
 // only a few hundred nanoseconds).
 type choiceCache struct {
-	seed         maphash.Seed
-	shards       [cacheShards]cacheShard
-	perShard     int
-	hits, misses atomic.Uint64
+	seed     maphash.Seed
+	shards   [cacheShards]cacheShard
+	perShard int
 }
 
 const cacheShards = 64

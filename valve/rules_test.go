@@ -179,7 +179,7 @@ func TestPathMatching(t *testing.T) {
 		{"a/1/c/2", "root"},
 		{"v1x0/z", "dot"}, // "." in a path is a regex wildcard, as in deepstream
 		{"v1.0/z", "dot"},
-		{"writeonly/x", "root"}, // the longer entry does not define read
+		{"writeonly/x", "root"},               // the longer entry does not define read
 		{"user/alice\nx", "user-id:alice\nx"}, // [^/] matches a newline, "." does not
 	}
 	for _, tc := range tests {
