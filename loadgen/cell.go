@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -80,6 +81,7 @@ func (r *cellRun) drain(dst *hdrhistogram.Histogram) {
 type roundPlan struct {
 	round     uint32
 	want      []int32 // per receiver; nil means uniform for all
+	senders   []int32 // 2016 mode: receiver id that sent each publish index
 	uniform   int32
 	remaining atomic.Int64 // receivers that still miss messages
 	last      atomic.Int64 // latest completion time (ns on the cell clock)
@@ -262,7 +264,10 @@ func runCell(ctx context.Context, cfg cellConfig) *CellResult {
 	if err != nil {
 		return res.fail(ctx, err)
 	}
-	fmt.Fprintf(cfg.progress, "  %s %dx%d %s: %d connections ready in %v\n", cfg.target, cfg.s, cfg.p, cfg.mode, len(all), time.Since(t0).Round(time.Millisecond))
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(cfg.progress, "  %s %dx%d %s: %d connections ready in %v (load generator: %d goroutines, %d MiB from the OS)\n",
+		cfg.target, cfg.s, cfg.p, cfg.mode, len(all), time.Since(t0).Round(time.Millisecond), runtime.NumGoroutine(), ms.Sys>>20)
 
 	if run.openLoop {
 		err = runOpenLoop(ctx, cfg, run, res, subs, pubs)
@@ -291,12 +296,15 @@ func runCell(ctx context.Context, cfg cellConfig) *CellResult {
 		tail := newHist()
 		run.drain(tail)
 		if tail.TotalCount() > 0 {
-			res.hist.Merge(tail)
-			if len(res.intervals) > 0 {
-				res.intervals[len(res.intervals)-1].Merge(tail)
-			} else {
-				res.intervals = append(res.intervals, tail)
+			// The rest (last partial second and the drain) is one more interval.
+			startMs := time.Now().UnixMilli()
+			if n := len(res.intervals); n > 0 {
+				startMs = res.intervals[n-1].EndTimeMs()
 			}
+			tail.SetStartTimeMs(startMs)
+			tail.SetEndTimeMs(max(startMs+1, time.Now().UnixMilli()))
+			res.hist.Merge(tail)
+			res.intervals = append(res.intervals, tail)
 		}
 		res.Missing = res.Expected - res.Delivered
 	} else {
@@ -428,6 +436,10 @@ func runRounds(ctx context.Context, cfg cellConfig, run *cellRun, res *CellResul
 				}
 			}
 			plan.want = append([]int32(nil), want...)
+			plan.senders = make([]int32, cfg.p)
+			for i, c := range sender {
+				plan.senders[i] = int32(c.id)
+			}
 		} else {
 			copy(sender, pubs)
 			plan.uniform = int32(cfg.p)

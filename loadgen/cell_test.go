@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,5 +112,55 @@ func TestExactCounting(t *testing.T) {
 				t.Logf("%s %s 100x10: median round %.3f ms, p99 latency %.3f ms", name, mode, r.MedianNs/1e6, float64(r.Latency.P99)/1e6)
 			}
 		})
+	}
+}
+
+// TestOpenLoopExact runs the open-loop mode against socket.io: a fixed
+// schedule of publishes, every delivery counted once, latency from the
+// intended send time, offered and achieved rates reported.
+func TestOpenLoopExact(t *testing.T) {
+	srv := startTarget(t, "socketio")
+	cfg := testCell("socketio", ProtoSocketIO, srv.addr, ModeOpenLoop, 20, 4)
+	cfg.rate, cfg.duration = 1000, 2*time.Second
+	r := runCell(context.Background(), cfg)
+	if r.Status != StatusOK {
+		t.Fatalf("status %s: %s", r.Status, r.Error)
+	}
+	if r.Expected != 2000*20 || r.Delivered != r.Expected || r.Duplicates != 0 || r.Missing != 0 || r.Strays != 0 {
+		t.Fatalf("expected %d delivered %d dups %d missing %d strays %d", r.Expected, r.Delivered, r.Duplicates, r.Missing, r.Strays)
+	}
+	if r.Latency.Count != r.Delivered {
+		t.Fatalf("%d latencies for %d deliveries", r.Latency.Count, r.Delivered)
+	}
+	if r.OfferedRate != 20000 || r.AchievedRate <= 0 || len(r.intervals) < 2 {
+		t.Fatalf("offered %v achieved %v, %d intervals", r.OfferedRate, r.AchievedRate, len(r.intervals))
+	}
+	var n int64
+	for _, h := range r.intervals {
+		n += h.TotalCount()
+	}
+	if n != r.Latency.Count {
+		t.Fatalf("intervals hold %d latencies, total %d", n, r.Latency.Count)
+	}
+	t.Logf("openloop 20x4 at 1000/s: achieved %.0f deliveries/s, p50 %.3f ms p99 %.3f ms p99.9 %.3f ms max %.3f ms",
+		r.AchievedRate, float64(r.Latency.P50)/1e6, float64(r.Latency.P99)/1e6, float64(r.Latency.P999)/1e6, float64(r.Latency.Max)/1e6)
+}
+
+// TestBudgetReported checks that a cell that cannot finish inside its budget
+// is reported as StatusBudget with its rounds kept, not dropped.
+func TestBudgetReported(t *testing.T) {
+	srv := startTarget(t, "socketio")
+	cfg := testCell("socketio", ProtoSocketIO, srv.addr, ModeDefault, 200, 200)
+	cfg.budget = 1500 * time.Millisecond
+	cfg.rounds = 1000
+	r := runCell(context.Background(), cfg)
+	if r.Status != StatusBudget || !strings.Contains(cellText(r), "budget") {
+		t.Fatalf("status %s (%s), text %q", r.Status, r.Error, cellText(r))
+	}
+	if len(r.Rounds) == 0 || r.Rounds[len(r.Rounds)-1].Complete {
+		t.Fatalf("rounds %+v: the unfinished round must be kept and marked incomplete", r.Rounds)
+	}
+	if r.Duplicates != 0 || r.Strays != 0 {
+		t.Fatalf("dups %d strays %d", r.Duplicates, r.Strays)
 	}
 }

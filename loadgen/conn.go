@@ -447,6 +447,10 @@ func (c *conn) deliver(s []byte) {
 		c.want = p.wantFor(c.id)
 		clear(c.seen)
 	}
+	if c.plan.senders != nil && c.plan.senders[index] == int32(c.id) {
+		c.strays.Add(1) // an echo of our own publish: the sender must be excluded
+		return
+	}
 	w, bit := index>>6, uint64(1)<<(index&63)
 	if c.seen[w]&bit != 0 || c.got >= c.want {
 		c.dups.Add(1)

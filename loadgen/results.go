@@ -59,7 +59,7 @@ func writeCellFiles(dir string, c *CellResult) error {
 	if err := lw.OutputLogFormatVersion(); err != nil {
 		return err
 	}
-	if err := lw.OutputComment(fmt.Sprintf("[swiftlet loadgen %s %s %dx%d: one interval per measured round, values in ns]", c.Target, c.Mode, c.S, c.P)); err != nil {
+	if err := lw.OutputComment(fmt.Sprintf("[swiftlet loadgen %s %s %dx%d: one interval per measured round (open loop: per second), values in ns]", c.Target, c.Mode, c.S, c.P)); err != nil {
 		return err
 	}
 	if err := lw.OutputStartTime(startMs); err != nil {
