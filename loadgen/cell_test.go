@@ -92,7 +92,7 @@ func (c *CellResult) deliveredInWarmup() int64 {
 // TestExactCounting runs real cells and checks that every expected message
 // arrived exactly once, in both round modes, against every installed peer.
 func TestExactCounting(t *testing.T) {
-	for _, name := range []string{"socketio", "deepstream"} {
+	for _, name := range []string{"socketio", "deepstream", "swiftlet"} { // swiftlet: set SWIFTLET_BIN
 		t.Run(name, func(t *testing.T) {
 			srv := startTarget(t, name)
 			proto := Targets(testScripts, "")[name].Proto

@@ -29,7 +29,7 @@ func Targets(scripts, swiftletBin string) map[string]Target {
 	return map[string]Target{
 		"swiftlet": {Name: "swiftlet", Proto: ProtoDeepstream, Command: func(port int) (*exec.Cmd, error) {
 			if _, err := os.Stat(swiftletBin); err != nil {
-				return nil, fmt.Errorf("swiftlet binary: %w", err)
+				return nil, fmt.Errorf("%w: swiftlet binary: %v", ErrNotInstalled, err)
 			}
 			return exec.Command(swiftletBin, "start", "--host", "127.0.0.1", "--port", strconv.Itoa(port)), nil
 		}},
