@@ -43,6 +43,7 @@ type Conn struct {
 	// connection is dropped once the queued output (our close echo) is written.
 	closeAfterFlush bool
 	violated        bool // the peer broke the protocol; its further input is discarded
+	dropped         bool // the socket close is queued in gnet: nothing more is written or read
 	index           int  // position in loop.conns
 
 	ctx any
@@ -149,11 +150,11 @@ func (c *Conn) markDirty() {
 	}
 }
 
-// flush writes everything queued during this callback with one write. It returns false when the
-// connection was closed because its unsent output passed the limit (a slow consumer).
+// flush writes everything queued during this callback with one write, then drops the connection if
+// its unsent output passed the limit (a slow consumer).
 func (c *Conn) flush() {
 	c.dirty = false
-	if c.state == stateClosed {
+	if c.state == stateClosed || c.dropped {
 		c.single, c.out = nil, c.out[:0]
 		return
 	}
@@ -187,8 +188,13 @@ func (c *Conn) flush() {
 
 // drop closes the TCP connection now (gnet flushes what it can first).
 func (c *Conn) drop() {
-	if c.state == stateClosed {
+	if c.state == stateClosed || c.dropped {
 		return
+	}
+	c.dropped = true
+	c.violated = true // read nothing more
+	if c.state == stateOpen {
+		c.state = stateClosing
 	}
 	c.stopTimer()
 	_ = c.gc.Close()

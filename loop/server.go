@@ -346,13 +346,16 @@ func (h *engineHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 			return gnet.None
 		}
 		buf = buf[n:]
-		_, _ = gc.Discard(n)
+		_, _ = gc.Discard(n) // n > 0 once the request is complete
 	}
 	if len(buf) == 0 || c.state == stateClosed {
 		return gnet.None
 	}
 	n, err := c.dec.Decode(buf, c)
-	_, _ = gc.Discard(n)
+	if n > 0 {
+		// Careful: gnet's Discard(0) discards everything buffered.
+		_, _ = gc.Discard(n)
+	}
 	if err != nil {
 		var ce *frame.CloseError
 		if !errors.As(err, &ce) {
