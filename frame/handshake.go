@@ -27,6 +27,14 @@ func (e *HTTPError) Error() string {
 	return "frame: http " + strconv.Itoa(e.Status) + ": " + e.Reason
 }
 
+// AppendResponse appends the complete HTTP response refusing the request
+// (closing the connection afterwards is the caller's business): the status,
+// e.Header, and e.Reason as a plain-text body, with "Connection: close".
+// It does not allocate when dst has capacity. Safe for concurrent use.
+func (e *HTTPError) AppendResponse(dst []byte) []byte {
+	return appendHTTPResponse(dst, e.Status, textPlain, e.Header, e.Reason, false)
+}
+
 // The refusals ParseRequest and CheckUpgrade report, preallocated so that
 // refusing does not allocate.
 var (
@@ -325,6 +333,12 @@ func AppendAcceptProtocol(dst, key []byte, protocol string) []byte {
 // checks and refusals (see HTTPError). It does not allocate when dst has
 // capacity. Safe for concurrent use (it touches only dst).
 func AppendHTTPResponse(dst []byte, status int, header string, body string, keepAlive bool) []byte {
+	return appendHTTPResponse(dst, status, header, "", body, keepAlive)
+}
+
+const textPlain = "Content-Type: text/plain; charset=utf-8\r\n"
+
+func appendHTTPResponse(dst []byte, status int, header, header2, body string, keepAlive bool) []byte {
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(status), 10)
 	dst = append(dst, ' ')
@@ -336,6 +350,7 @@ func AppendHTTPResponse(dst []byte, status int, header string, body string, keep
 		dst = append(dst, "Connection: close\r\n"...)
 	}
 	dst = append(dst, header...)
+	dst = append(dst, header2...)
 	dst = append(dst, '\r', '\n')
 	return append(dst, body...)
 }

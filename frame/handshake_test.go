@@ -325,6 +325,12 @@ func TestAppendHTTPResponse(t *testing.T) {
 	if got != want {
 		t.Fatalf("%q", got)
 	}
+	got = string(errMethod.AppendResponse([]byte("x")))
+	want = "xHTTP/1.1 405 Method Not Allowed\r\nContent-Length: 18\r\nConnection: close\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\nAllow: GET\r\n\r\nmethod not allowed"
+	if got != want {
+		t.Fatalf("AppendResponse: %q", got)
+	}
 	if StatusText(431) != "Request Header Fields Too Large" || StatusText(299) != "Status" {
 		t.Fatal("StatusText")
 	}
@@ -344,6 +350,7 @@ func TestHandshakeNoAllocs(t *testing.T) {
 		}
 		out = AppendAccept(out[:0], req.Key)
 		out = AppendHTTPResponse(out, 200, "", "ok", true)
+		out = errWSVersion.AppendResponse(out)
 		if _, _, err := ParseRequest(buf[:len(buf)-1], 0); err != nil {
 			t.Fatal(err)
 		}

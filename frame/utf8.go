@@ -26,13 +26,14 @@ const (
 	utf8F0                      // after F0: 90..BF, then two more
 	utf8F4                      // after F4: 80..8F, then two more
 	utf8Reject                  // invalid; sticky
-	utf8States
 )
 
-// utf8Table[s][b] is the state after reading byte b in state s.
+// utf8Table[s][b] is the state after reading byte b in state s. It has 16
+// rows (the unused ones reject) so that indexing with s&15 needs no bounds
+// check in the hot loop.
 var utf8Table = buildUTF8Table()
 
-func buildUTF8Table() (t [utf8States][256]utf8State) {
+func buildUTF8Table() (t [16][256]utf8State) {
 	for s := range t {
 		for b := range t[s] {
 			t[s][b] = utf8Reject
@@ -104,7 +105,7 @@ func (v *UTF8Validator) Write(p []byte) bool {
 				break
 			}
 		}
-		s = utf8Table[s][p[i]]
+		s = utf8Table[s&15][p[i]]
 		if s == utf8Reject {
 			break
 		}
