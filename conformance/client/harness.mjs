@@ -99,14 +99,15 @@ export async function until (fn, timeout = 3000, what = 'condition') {
 }
 
 // rawSocket opens a plain WebSocket (the ws package) to the server, for messages the client cannot send.
-export async function rawSocket (url) {
+// Heartbeats (C|PI) are left out of messages unless keepPings is set.
+export async function rawSocket (url, { keepPings = false } = {}) {
   const { default: WebSocket } = await import('ws')
   const ws = new WebSocket(`ws://${url}/deepstream`)
   const messages = []
   const waiters = []
   ws.on('message', data => {
     for (const m of data.toString().split('\x1e')) {
-      if (m.length === 0) continue
+      if (m.length === 0 || (!keepPings && m === 'C\x1fPI')) continue
       messages.push(m.replaceAll('\x1f', '|'))
     }
     for (const w of waiters.splice(0)) w()

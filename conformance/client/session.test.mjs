@@ -6,7 +6,7 @@ import { startServer, rawSocket, sleep, until, C } from './harness.mjs'
 
 let srv
 before(async () => {
-  srv = await startServer({ heartbeatInterval: 150 })
+  srv = await startServer({ heartbeatInterval: 100 })
 })
 after(async () => {
   const r = await srv.stop()
@@ -87,15 +87,15 @@ test('after login: unknown topic, unknown action and garbage get the generic err
 })
 
 test('heartbeats: the server pings every heartbeatInterval; the client answers and stays open', async () => {
-  const s = await rawSocket(srv.url)
+  const s = await rawSocket(srv.url, { keepPings: true })
   await s.next()
   // pings arrive even before the session is authenticated
   assert.equal(await s.next(m => m === 'C|PI', 1000), 'C|PI')
   s.send('C|PO+')
   assert.equal(await s.next(m => m === 'C|PI', 1000), 'C|PI')
   s.ws.close()
-  const c = await srv.loggedIn({}, { heartbeatInterval: 100 })
-  await sleep(600) // the client closes when it sees no ping for 2 of its intervals
+  const c = await srv.loggedIn({}, { heartbeatInterval: 300 })
+  await sleep(1000) // the client closes when it sees no ping for 2 of its intervals
   assert.equal(c.getConnectionState(), C.CONNECTION_STATE.OPEN)
   assert.deepEqual(c.errors, [])
 })
