@@ -17,7 +17,8 @@
 // Check returns *NeedRecords and the caller loads the records off the event
 // loop and checks again (at most MaxRuleIterations times).
 //
-// JSON documents (data, oldData, user.data, referenced records) are parsed
-// lazily with fastjson into parser-owned memory: member access walks the
-// parsed tree and never builds Go maps.
+// JSON documents (data, oldData, user.data, referenced records) are read
+// lazily from their bytes: a member access scans one level of the raw text
+// (duplicate keys: the last wins, as with JSON.parse) and nothing is
+// materialised, so a check allocates nothing but concatenated strings.
 package valve

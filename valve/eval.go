@@ -7,19 +7,17 @@ import (
 	"strings"
 	"unicode/utf16"
 
-	"github.com/valyala/fastjson"
 )
 
 // evalFn evaluates a compiled sub-expression. A non-nil error is a rule
 // error (what JavaScript would throw).
 type evalFn func(c *ctx) (value, error)
 
-// lazyDoc is a JSON document parsed on first use.
+// lazyDoc is a JSON document decoded on first use.
 type lazyDoc struct {
 	parsed bool
 	v      value
 	err    error
-	p      fastjson.Parser
 }
 
 func (d *lazyDoc) get(raw []byte, what string) (value, error) {
@@ -27,10 +25,10 @@ func (d *lazyDoc) get(raw []byte, what string) (value, error) {
 		d.parsed = true
 		if raw == nil {
 			d.v = undefinedV
-		} else if j, err := d.p.ParseBytes(raw); err != nil {
-			d.err = fmt.Errorf("invalid %s JSON: %v", what, err)
+		} else if v, err := decodeDocument(raw); err != nil {
+			d.err = fmt.Errorf("invalid %s JSON", what)
 		} else {
-			d.v = fromJSON(j)
+			d.v = v
 		}
 	}
 	return d.v, d.err
@@ -40,7 +38,6 @@ func (d *lazyDoc) get(raw []byte, what string) (value, error) {
 type crossRef struct {
 	name string
 	v    value
-	p    fastjson.Parser
 }
 
 // ctx is the per-check evaluation state, pooled by Permissions.Check.
@@ -314,12 +311,12 @@ func (c *ctx) index(o value, i int, key string) (value, error) {
 		}
 		return undefinedV, nil
 	case kJSON:
-		if o.j.Type() == fastjson.TypeArray {
-			arr, _ := o.j.Array()
-			if i < len(arr) {
-				return fromJSON(arr[i]), nil
+		if o.s[0] == '[' {
+			e, err := jsonArrayIndex(o.s, i)
+			if err != nil || e == "" {
+				return undefinedV, jsonErr(err)
 			}
-			return undefinedV, nil
+			return decodeJSON(e)
 		}
 	case kArray:
 		if i < len(*o.a) {
@@ -347,18 +344,19 @@ func (c *ctx) member(o value, key string) (value, error) {
 		}
 		return undefinedV, nil
 	case kJSON:
-		switch o.j.Type() {
-		case fastjson.TypeObject:
-			obj, _ := o.j.Object()
-			return fromJSON(obj.Get(key)), nil
-		case fastjson.TypeArray:
-			if key == "length" {
-				arr, _ := o.j.Array()
-				return numV(float64(len(arr))), nil
+		if o.s[0] == '{' {
+			e, err := jsonObjectGet(o.s, key)
+			if err != nil || e == "" {
+				return undefinedV, jsonErr(err)
 			}
-			if i, ok := canonicalIndex(key); ok {
-				return c.index(o, i, key)
-			}
+			return decodeJSON(e)
+		}
+		if key == "length" {
+			n, err := jsonArrayLen(o.s)
+			return numV(float64(n)), jsonErr(err)
+		}
+		if i, ok := canonicalIndex(key); ok {
+			return c.index(o, i, key)
 		}
 		return undefinedV, nil
 	case kArray:
@@ -384,6 +382,14 @@ func (c *ctx) member(o value, key string) (value, error) {
 		return undefinedV, nil
 	}
 	return undefinedV, nil
+}
+
+// jsonErr turns a scanning error into a rule error.
+func jsonErr(err error) error {
+	if err != nil {
+		return fmt.Errorf("malformed JSON document: %w", err)
+	}
+	return nil
 }
 
 // crossReference implements _(name) (deepstream rule-application.js).
@@ -428,11 +434,11 @@ func (c *ctx) crossReference(a value) (value, error) {
 		r.v = nullV
 		return nullV, nil
 	}
-	j, err := r.p.ParseBytes(raw)
+	v, err := decodeDocument(raw)
 	if err != nil {
 		r.v = nullV
-		return undefinedV, fmt.Errorf("invalid JSON in record %q: %v", name, err)
+		return undefinedV, fmt.Errorf("invalid JSON in record %q", name)
 	}
-	r.v = fromJSON(j)
-	return r.v, nil
+	r.v = v
+	return v, nil
 }

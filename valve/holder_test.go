@@ -76,12 +76,24 @@ func TestHolderWatch(t *testing.T) {
 		h.Watch(ctx, path, 5*time.Millisecond, func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() })
 		close(done)
 	}()
-	// Change content and size; the watcher must pick it up.
-	writeFile(t, path, denyReads+"\n# changed\n")
-	waitFor(t, func() bool { return !readAllowed(t, h) })
+	// Change content and size; the watcher must pick it up. The file is
+	// rewritten (growing) until then, since the watcher goroutine may take
+	// its first stat after an earlier write.
+	pad := ""
+	waitFor(t, func() bool {
+		pad += "#"
+		writeFile(t, path, denyReads+pad+"\n")
+		return !readAllowed(t, h)
+	})
 	// A broken file is reported and the rules stay.
-	writeFile(t, path, "record: [")
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(errs) > 0 })
+	pad = ""
+	waitFor(t, func() bool {
+		pad += "#"
+		writeFile(t, path, "record: [\n"+pad)
+		mu.Lock()
+		defer mu.Unlock()
+		return len(errs) > 0
+	})
 	if readAllowed(t, h) {
 		t.Fatal("broken file changed the rules")
 	}

@@ -264,9 +264,11 @@ func arrayMethod(name string, arr value, av [2]value, nargs int) value {
 		n = len(*arr.a)
 		at = func(i int) value { return (*arr.a)[i] }
 	} else {
-		elems, _ := arr.j.Array()
+		// Rare path (includes/indexOf on a JSON array): collect the raw elements.
+		var elems []string
+		_ = jsonArrayEach(arr.s, func(_ int, e string) bool { elems = append(elems, e); return true })
 		n = len(elems)
-		at = func(i int) value { return fromJSON(elems[i]) }
+		at = func(i int) value { v, _ := decodeJSON(elems[i]); return v }
 	}
 	start := 0
 	if nargs > 1 {

@@ -10,7 +10,7 @@ import (
 // semEnv is the environment of the semantics table.
 var semEnv = env{
 	user:    User{ID: "alice", Authenticated: true, Data: []byte(`{"role":"admin","roles":["a","admin"],"n":5}`)},
-	data:    []byte(`{"owner":"alice","price":42,"s":"Hello World","e":"","z":0,"arr":[1,"2",null,[3,4]],"obj":{"k":"v"},"t":true,"nul":null,"num":"12","u":"ab😀c","sp":"  x \u00a0"}`),
+	data:    []byte(`{"owner":"alice","price":42,"s":"Hello World","e":"","z":0,"arr":[1,"2",null,[3,4]],"obj":{"k":"v"},"t":true,"nul":null,"num":"12","u":"ab😀c","sp":"  x \u00a0", "dup":1, "dup":2, "k\u0065y":"v\"\n\u00e9\ud83d\ude00", "deep":{"a":[{"b":{"c":"[}\"{"}}]} }`),
 	oldData: []byte(`{"owner":"bob","price":40}`),
 	recs:    map[string]string{"users/alice": `{"role":"admin"}`, "n": `7`},
 	now:     1700000000000,
@@ -105,6 +105,9 @@ func TestSemantics(t *testing.T) {
 		{`_('users/alice').role`, "string admin"}, {`_('users/' + $id).role == 'admin'`, "boolean true"},
 		{`_('missing')`, "object null"}, {`_('missing').x`, E}, {`_('users/' + data.nope)`, "undefined undefined"},
 		{`_(data.nope)`, "undefined undefined"}, {`_('n') + 1`, "number 8"},
+		// JSON decoding: duplicate keys (last wins), escapes, nesting
+		{`data.dup`, "number 2"}, {`data.key`, "string v\"\né😀"}, {`data.key.length`, "number 6"},
+		{`data.deep.a[0].b.c`, "string [}\"{"}, {`data.deep.a.length`, "number 1"}, {`data.deep.a[1]`, "undefined undefined"},
 		// comments and semicolons
 		{`1 /* one */ + 1 // two`, "number 2"}, {`true;`, "boolean true"},
 	}
@@ -323,5 +326,22 @@ func TestStringers(t *testing.T) {
 	}
 	if Section(9).String() != "Section(9)" || RuleType(99).String() != "RuleType(99)" {
 		t.Fatal("out of range names")
+	}
+}
+
+func TestMalformedJSON(t *testing.T) {
+	p := testPerms(t, `
+  "*":
+    write: "data.a.b == 1"
+`)
+	for _, doc := range []string{`{bad`, `{"a" {"b":1}}`, `{"a":{"b" 1}}`, `{"a":{"b":1,}}`, `{"a":{"b":1}`, `{"a":{"b":01}}`, `{"a":{"b":"\x"}}`, `[1] [2]`} {
+		ok, err := p.Check(&Request{Section: SectionRecord, Type: Write, Name: "x", Data: []byte(doc)}, nil)
+		if ok || err == nil {
+			t.Errorf("%s: got %v %v, want a rule error", doc, ok, err)
+		}
+	}
+	ok, err := p.Check(&Request{Section: SectionRecord, Type: Write, Name: "x", Data: []byte(" {\"a\" : { \"b\" : 1 } }\n")}, nil)
+	if !ok || err != nil {
+		t.Errorf("whitespace: %v %v", ok, err)
 	}
 }

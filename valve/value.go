@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/valyala/fastjson"
 )
 
 // kind tags a value. The set mirrors the JavaScript types a rule can observe.
@@ -20,7 +19,7 @@ const (
 	kBool
 	kNumber
 	kString
-	kJSON  // object or array backed by a fastjson.Value (lazy, never materialised)
+	kJSON  // object or array kept as its raw JSON text in s (see json.go)
 	kArray // array produced by the evaluator (String.prototype.match result)
 	kUser  // the user object {isAuthenticated, id, data}
 	kRegex // a regex literal
@@ -30,15 +29,14 @@ const (
 	kPending
 )
 
-// value is the evaluator's tagged value. It is passed by value; the
-// reference fields (j, a, re) point into per-check state that outlives the
-// evaluation of one rule, never beyond Check.
+// value is the evaluator's tagged value. It is passed by value; s may alias
+// the request's JSON bytes and a, re point at per-check or compiled state,
+// so a value never outlives Check.
 type value struct {
 	k  kind
 	b  bool
 	n  float64
-	s  string
-	j  *fastjson.Value
+	s  string // kString: the string; kJSON: the raw JSON text
 	a  *[]value
 	re *jsRegex
 }
@@ -58,37 +56,9 @@ func arrV(a []value) value     { return value{k: kArray, a: &a} }
 func isNullish(v value) bool   { return v.k == kUndefined || v.k == kNull }
 func isObjectish(v value) bool { return v.k >= kJSON && v.k != kPending }
 
-// fromJSON converts a fastjson value into an evaluator value without copying:
-// strings alias the parser's buffer (valid until the parser is reused, which
-// happens only after Check returns), objects and arrays stay lazy.
-func fromJSON(j *fastjson.Value) value {
-	if j == nil {
-		return undefinedV
-	}
-	switch j.Type() {
-	case fastjson.TypeNull:
-		return nullV
-	case fastjson.TypeTrue:
-		return trueV
-	case fastjson.TypeFalse:
-		return falseV
-	case fastjson.TypeNumber:
-		f, err := j.Float64()
-		if err != nil {
-			f = math.NaN()
-		}
-		return numV(f)
-	case fastjson.TypeString:
-		b, _ := j.StringBytes()
-		return strV(unsafe.String(unsafe.SliceData(b), len(b)))
-	default:
-		return value{k: kJSON, j: j}
-	}
-}
-
 // isArray reports whether v is a JavaScript array.
 func isArray(v value) bool {
-	return v.k == kArray || (v.k == kJSON && v.j.Type() == fastjson.TypeArray)
+	return v.k == kArray || (v.k == kJSON && v.s[0] == '[')
 }
 
 // truthy implements ToBoolean.
@@ -150,18 +120,17 @@ func toString(v value) string {
 	case kString:
 		return v.s
 	case kJSON:
-		if v.j.Type() == fastjson.TypeArray {
-			arr, _ := v.j.Array()
+		if v.s[0] == '[' {
 			var sb strings.Builder
-			for i, e := range arr {
+			_ = jsonArrayEach(v.s, func(i int, e string) bool {
 				if i > 0 {
 					sb.WriteByte(',')
 				}
-				ev := fromJSON(e)
-				if !isNullish(ev) {
+				if ev, err := decodeJSON(e); err == nil && !isNullish(ev) {
 					sb.WriteString(toString(ev))
 				}
-			}
+				return true
+			})
 			return sb.String()
 		}
 		return "[object Object]"
@@ -397,7 +366,8 @@ func strictEquals(a, b value) bool {
 	case kString:
 		return a.s == b.s
 	case kJSON:
-		return a.j == b.j
+		// The same object is the same text at the same address.
+		return len(a.s) == len(b.s) && unsafe.StringData(a.s) == unsafe.StringData(b.s)
 	case kArray:
 		return a.a == b.a
 	case kUser:
