@@ -186,7 +186,7 @@ type Decoder struct {
 	frags   int           // frames of the open fragmented message so far
 	msg     []byte        // reassembly buffer of the open fragmented message
 	text    UTF8Validator // state of the text message being received
-	partial int           // payload bytes of the trailing incomplete frame already unmasked and validated
+	partial int           // payload bytes of the trailing incomplete text frame already validated
 	closed  bool          // a close frame was delivered
 	err     *CloseError   // sticky violation
 }
@@ -224,10 +224,11 @@ func (d *Decoder) fail(e *CloseError) error {
 
 // Decode consumes complete frames from the start of buf, unmasking them in
 // place and calling h for each event, and returns how many bytes it consumed.
-// A trailing incomplete frame is left unconsumed (n stops before it); the
-// caller must present those bytes again, unchanged and extended by whatever
-// arrived since, at the start of buf on the next call (Decode may already
-// have unmasked and validated part of them). Unfragmented messages are
+// A trailing incomplete frame is left unconsumed (n stops before it) and
+// unmodified; the caller must present those bytes again (the same bytes or a
+// copy, as gnet's Peek may return either), extended by whatever arrived
+// since, at the start of buf on the next call. Decode remembers how much of
+// an incomplete text frame it has already validated. Unfragmented messages are
 // delivered in place, without copying; fragments are reassembled into a
 // buffer owned by d. Control frames interleaved within a fragmented message
 // are delivered at once.
@@ -332,25 +333,24 @@ func (d *Decoder) Decode(buf []byte, h FrameHandler) (n int, err error) {
 		key := [4]byte(b[hdr-4 : hdr])
 		isText := op == OpText || (op == OpContinuation && d.msgOp == OpText)
 		if avail := uint64(len(b) - hdr); avail < length {
-			// Incomplete frame: fail fast on bad text already buffered.
+			// Incomplete frame: fail fast on bad text already buffered,
+			// validating an unmasked copy so that the bytes left in the
+			// caller's buffer stay as they arrived.
 			if isText {
-				p := b[hdr+d.partial:]
-				maskBytes(key, d.partial, p)
-				d.partial = len(b) - hdr
-				if !d.text.Write(p) {
+				if !d.validateMasked(key, d.partial, b[hdr+d.partial:]) {
 					return n, d.fail(errBadUTF8)
 				}
+				d.partial = len(b) - hdr
 			}
 			return n, nil
 		}
 		end := hdr + int(length)
 		payload := b[hdr:end]
-		rest := payload[d.partial:]
-		maskBytes(key, d.partial, rest)
-		d.partial = 0
-		if isText && !d.text.Write(rest) {
+		maskBytes(key, 0, payload)
+		if isText && !d.text.Write(payload[d.partial:]) {
 			return n, d.fail(errBadUTF8)
 		}
+		d.partial = 0
 		switch op {
 		case OpText, OpBinary:
 			if fin {
@@ -413,6 +413,22 @@ func (d *Decoder) Decode(buf []byte, h FrameHandler) (n int, err error) {
 		n += end
 	}
 	return n, nil
+}
+
+// validateMasked feeds the unmasked form of the masked payload bytes p,
+// which start at payload offset pos, to d.text without modifying p.
+func (d *Decoder) validateMasked(key [4]byte, pos int, p []byte) bool {
+	var scratch [256]byte
+	for len(p) > 0 {
+		c := scratch[:copy(scratch[:], p)]
+		maskBytes(key, pos, c)
+		if !d.text.Write(c) {
+			return false
+		}
+		pos += len(c)
+		p = p[len(c):]
+	}
+	return true
 }
 
 // maskBytes XORs b with the masking key, where b starts at payload offset
