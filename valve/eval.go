@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
-
 )
 
 // evalFn evaluates a compiled sub-expression. A non-nil error is a rule

@@ -7,7 +7,6 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
-
 )
 
 // kind tags a value. The set mirrors the JavaScript types a rule can observe.
