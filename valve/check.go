@@ -86,7 +86,8 @@ type User struct {
 	Data          []byte // serverData JSON, nil = null
 }
 
-// Request describes one permission check.
+// Request describes one permission check. Check copies the struct and only
+// reads the byte slices during the call; they must not change meanwhile.
 type Request struct {
 	Section Section
 	Type    RuleType

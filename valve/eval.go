@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+	"unsafe"
 )
 
 // evalFn evaluates a compiled sub-expression. A non-nil error is a rule
@@ -54,6 +55,24 @@ type ctx struct {
 	refs     []*crossRef
 	nrefs    int
 	need     []string
+	// arena holds the strings built by concatenation during one check, so
+	// that "users/" + user.id does not allocate. Strings aliasing it never
+	// outlive the check (names kept beyond it are cloned).
+	arena []byte
+}
+
+// maxPooledArena bounds the concatenation arena kept in the pool.
+const maxPooledArena = 16 << 10
+
+// concat returns a + b, built in the arena.
+func (c *ctx) concat(a, b string) string {
+	if len(a)+len(b) == 0 {
+		return ""
+	}
+	start := len(c.arena)
+	c.arena = append(c.arena, a...)
+	c.arena = append(c.arena, b...)
+	return unsafe.String(&c.arena[start], len(a)+len(b))
 }
 
 func (c *ctx) reset() {
@@ -69,6 +88,10 @@ func (c *ctx) reset() {
 	}
 	c.nrefs = 0
 	c.need = c.need[:0]
+	if cap(c.arena) > maxPooledArena {
+		c.arena = nil
+	}
+	c.arena = c.arena[:0]
 }
 
 func typeErrorf(format string, args ...any) error {
@@ -225,15 +248,26 @@ func compileBinary(n *node) evalFn {
 	var f func(a, b value) value
 	switch n.op {
 	case nAdd:
-		f = func(a, b value) value {
+		return func(c *ctx) (value, error) {
+			a, err := x(c)
+			if err != nil {
+				return a, err
+			}
+			b, err := y(c)
+			if err != nil {
+				return b, err
+			}
+			if a.k == kPending || b.k == kPending {
+				return pendingV, nil
+			}
 			if a.k == kNumber && b.k == kNumber {
-				return numV(a.n + b.n)
+				return numV(a.n + b.n), nil
 			}
 			pa, pb := toPrimitive(a), toPrimitive(b)
 			if pa.k == kString || pb.k == kString {
-				return strV(toString(pa) + toString(pb))
+				return strV(c.concat(toString(pa), toString(pb))), nil
 			}
-			return numV(toNumber(pa) + toNumber(pb))
+			return numV(toNumber(pa) + toNumber(pb)), nil
 		}
 	case nSub:
 		f = func(a, b value) value { return numV(toNumber(a) - toNumber(b)) }
