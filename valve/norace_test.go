@@ -1,0 +1,5 @@
+//go:build !race
+
+package valve
+
+const raceEnabled = false
