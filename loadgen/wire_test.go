@@ -162,14 +162,20 @@ func deliveryStream(proto Proto, p int) []byte {
 }
 
 func TestReaderCountsEveryDelivery(t *testing.T) {
-	for _, proto := range []Proto{ProtoDeepstream, ProtoSocketIO} {
-		const p = 300
+	for _, tc := range []struct {
+		proto Proto
+		chunk int
+	}{{ProtoDeepstream, 37}, {ProtoSocketIO, 37}, {ProtoDeepstream, 1 << 20}, {ProtoSocketIO, 1 << 20}} {
+		proto := tc.proto
+		// p = 3000 makes the stream larger than the initial read buffer,
+		// so whole-stream reads also exercise the buffer growth.
+		const p = 3000
 		stream := deliveryStream(proto, p)
 		// Deliver once more the first 10, to be counted as duplicates.
 		stream = append(stream, deliveryStream(proto, 10)...)
 		var chunks [][]byte
-		for i := 0; i < len(stream); i += 37 {
-			chunks = append(chunks, stream[i:min(i+37, len(stream))])
+		for i := 0; i < len(stream); i += tc.chunk {
+			chunks = append(chunks, stream[i:min(i+tc.chunk, len(stream))])
 		}
 		nc := &chunkConn{chunks: chunks}
 		c, plan := testReceiver(proto, p, nc)
