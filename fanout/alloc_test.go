@@ -51,3 +51,61 @@ func TestZeroAllocsPerDelivery(t *testing.T) {
 		}
 	}
 }
+
+// runSome runs at most max rounds of queued functions and reports how many ran.
+func runSome(m *manualShard, max int) int {
+	ran := 0
+	for i := 0; i < max; i++ {
+		m.mu.Lock()
+		m.q, m.b = m.b[:0], m.q
+		m.mu.Unlock()
+		if len(m.b) == 0 {
+			break
+		}
+		for j, fn := range m.b {
+			fn()
+			m.b[j] = nil
+			ran++
+		}
+	}
+	return ran
+}
+
+// TestNoDrainSpinOnUncommittedSlot: a producer preempted between claiming a slot and committing it
+// must not make the shard re-run empty drains; its own wake after the commit resumes delivery, and
+// the records behind it wait for it, in order.
+func TestNoDrainSpinOnUncommittedSlot(t *testing.T) {
+	m := &manualShard{}
+	e := New(Options{Shards: 1})
+	e.Attach(0, m)
+	s := &fakeSub{t: t, name: "s", sh: &fakeShard{}}
+	e.Subscribe("t", s)
+	sh := e.shards[0]
+
+	slot, pos, ok := sh.ring.reserve() // the preempted producer
+	if !ok {
+		t.Fatal("reserve failed")
+	}
+	e.Publish("t", evt("t", "q", 0), nil) // a second producer, behind it
+	if ran := runSome(m, 100); ran != 1 {
+		t.Fatalf("%d functions ran, want exactly one drain", ran)
+	}
+	if n := len(s.pending); n != 0 {
+		t.Fatalf("%d frames delivered past an uncommitted slot", n)
+	}
+	// The first producer resumes: commit, then wake, as push does.
+	fill(slot, kindPublish, "t", evt("t", "p", 0), nil, nil)
+	sh.ring.commit(slot, pos)
+	sh.wake()
+	if ran := runSome(m, 100); ran != 1 {
+		t.Fatalf("%d functions ran after the commit, want one drain", ran)
+	}
+	s.flush()
+	got := s.received()
+	if len(got) != 2 || got[0] != string(evt("t", "p", 0)[:len(evt("t", "p", 0))-1]) {
+		t.Fatalf("received %q, want p:0 then q:0", got)
+	}
+	if st := e.Stats(); st.Drains != 2 {
+		t.Fatalf("%d drains, want 2", st.Drains)
+	}
+}

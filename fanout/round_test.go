@@ -62,6 +62,8 @@ func BenchmarkRound(b *testing.B) {
 				b.StopTimer()
 				st := e.Stats()
 				b.ReportMetric(float64(st.Drains)/float64(b.N), "drains/round")
+				b.ReportMetric(float64(st.Deferred)/float64(b.N), "deferred/round")
+				b.ReportMetric(float64(st.Wakes)/float64(b.N), "wakes/round")
 				b.ReportMetric(float64(st.Frames)/float64(b.N*row.s), "frames/subscriber/round")
 			})
 		}
