@@ -408,3 +408,28 @@ func mustDecode(t *testing.T, b []byte) any {
 	}
 	return v
 }
+
+// BenchmarkSet1KBTrusted is the B.3 case without validating the document
+// (the record owner's canonical bytes are already valid).
+func BenchmarkSet1KBTrusted(b *testing.B) {
+	var s Setter
+	p := mustParse(b, "a.b[1]")
+	value := []byte(`20`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(doc1KB)))
+	for b.Loop() {
+		if _, err := s.SetTrusted(doc1KB, p, value); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	var p Path
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ParseInto(&p, "address.lines[2].city"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
