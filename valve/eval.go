@@ -162,6 +162,8 @@ func compile(n *node) evalFn {
 		}
 	case nCall:
 		return compileCall(n)
+	case nArray:
+		return compileArray(n)
 	case nLookup:
 		x := compile(n.x)
 		return func(c *ctx) (value, error) {
@@ -241,6 +243,42 @@ func compile(n *node) evalFn {
 		}
 	}
 	return compileBinary(n)
+}
+
+// compileArray compiles an array literal. A literal of constants is built
+// once: no rule evaluates the same literal twice, so sharing it cannot make
+// two JavaScript arrays compare equal.
+func compileArray(n *node) evalFn {
+	constant := true
+	for _, a := range n.args {
+		constant = constant && a.op == nLit
+	}
+	if constant {
+		vals := make([]value, len(n.args))
+		for i, a := range n.args {
+			vals[i] = a.val
+		}
+		v := arrV(vals)
+		return func(*ctx) (value, error) { return v, nil }
+	}
+	elems := make([]evalFn, len(n.args))
+	for i, a := range n.args {
+		elems[i] = compile(a)
+	}
+	return func(c *ctx) (value, error) {
+		vals := make([]value, len(elems))
+		for i, e := range elems {
+			v, err := e(c)
+			if err != nil {
+				return v, err
+			}
+			if v.k == kPending {
+				return v, nil
+			}
+			vals[i] = v
+		}
+		return arrV(vals), nil
+	}
 }
 
 func compileBinary(n *node) evalFn {

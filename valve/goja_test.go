@@ -202,7 +202,7 @@ func genEnv(r *rand.Rand) env {
 }
 
 var genLiterals = []string{"0", "1", "2", "1.5", "100", "0.1", "1e21", "''", "'a'", "\"abc\"", "'1'", "' 2 '", "'A'",
-	"'x/y'", "'\\u00e9'", "'\\n'", "true", "false", "null", "undefined", "NaN", "Infinity", "/a/", "/^a.c$/i", "/\\d+/g", "/b/g"}
+	"'x/y'", "'\\u00e9'", "'\\n'", "true", "false", "null", "undefined", "NaN", "Infinity", "/a/", "/^a.c$/i", "/\\d+/g", "/b/g", "[]", "['a', 1]", "[null, [2]]"}
 
 var genVars = []string{"user", "user.id", "user.isAuthenticated", "user.data", "data", "oldData", "now", "action", "$id"}
 

@@ -58,14 +58,14 @@ func ParseWithOptions(data []byte, filename string, opts Options) (*Permissions,
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
 		return nil, ld.errf(1, "", "", 0, "empty permission file")
 	}
-	root := doc.Content[0]
+	root := resolve(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
 		return nil, ld.errf(root.Line, "", "", 0, "the permission file must be a mapping of sections")
 	}
 	p := &Permissions{maxIter: opts.MaxRuleIterations, cache: newChoiceCache(opts.CacheSize)}
 	seen := [numSections]bool{}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
+	for _, kv := range pairs(root) {
+		k, v := kv[0], kv[1]
 		s, ok := sectionByName(k.Value)
 		if !ok {
 			return nil, ld.errf(k.Line, "", "", 0, "unknown section %q", k.Value)
@@ -134,6 +134,46 @@ func (l *loader) errf(line int, sec, path string, rt int, format string, args ..
 
 const noRule = -1
 
+// resolve follows YAML aliases (permission files may share rules through
+// anchors).
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// pairs returns the key/value pairs of a mapping with aliases resolved and
+// YAML merge keys (<<: *defaults) expanded; explicit keys win over merged.
+func pairs(m *yaml.Node) [][2]*yaml.Node {
+	var out, merged [][2]*yaml.Node
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], resolve(m.Content[i+1])
+		if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge" {
+			srcs := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				srcs = v.Content
+			}
+			for _, src := range srcs {
+				if src = resolve(src); src.Kind == yaml.MappingNode {
+					merged = append(merged, pairs(src)...)
+				}
+			}
+			continue
+		}
+		seen[k.Value] = true
+		out = append(out, [2]*yaml.Node{k, v})
+	}
+	for _, kv := range merged {
+		if !seen[kv[0].Value] {
+			seen[kv[0].Value] = true
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 func (l *loader) section(s Section, k, v *yaml.Node) ([]*entry, error) {
 	sec := s.String()
 	if v.Kind != yaml.MappingNode {
@@ -145,8 +185,8 @@ func (l *loader) section(s Section, k, v *yaml.Node) ([]*entry, error) {
 	var entries []*entry
 	hasRoot := false
 	paths := map[string]bool{}
-	for i := 0; i+1 < len(v.Content); i += 2 {
-		pk, pv := v.Content[i], v.Content[i+1]
+	for _, kv := range pairs(v) {
+		pk, pv := kv[0], kv[1]
 		path := pk.Value
 		if pk.Kind != yaml.ScalarNode || path == "" {
 			return nil, l.errf(pk.Line, sec, "", noRule, "path must be a non-empty string")
@@ -169,8 +209,8 @@ func (l *loader) section(s Section, k, v *yaml.Node) ([]*entry, error) {
 			return nil, l.errf(pv.Line, sec, path, noRule, "rules must be a mapping of rule types to rules")
 		}
 		e := &entry{path: path, m: m, vars: vars}
-		for j := 0; j+1 < len(pv.Content); j += 2 {
-			rk, rv := pv.Content[j], pv.Content[j+1]
+		for _, rkv := range pairs(pv) {
+			rk, rv := rkv[0], rkv[1]
 			rt, ok := ruleTypeByName(s, rk.Value)
 			if !ok {
 				return nil, l.errf(rk.Line, sec, path, noRule, "unknown rule type %q", rk.Value)

@@ -188,6 +188,44 @@ func TestLoadRejections(t *testing.T) {
 	}
 }
 
+func TestLoadYAMLAnchorsAndMerge(t *testing.T) {
+	file := `
+record:
+  "*": &open
+    create: true
+    read: true
+    write: true
+  "owned/$id":
+    <<: *open
+    write: &own "user.id === $id"
+  "mirror/$id":
+    read: *own
+event:
+  "*":
+    publish: true
+rpc:
+  "*": { request: true }
+presence:
+  "*": { allow: true }
+`
+	p, err := Parse([]byte(file), "a.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &User{ID: "bob"}
+	for _, tc := range []struct {
+		rt   RuleType
+		name string
+		want bool
+	}{{Read, "owned/alice", true}, {Create, "owned/alice", true}, {Write, "owned/alice", false}, {Write, "owned/bob", true},
+		{Read, "mirror/bob", true}, {Read, "mirror/eve", false}} {
+		ok, err := p.Check(&Request{Section: SectionRecord, Type: tc.rt, Name: tc.name, User: u, Data: []byte(`{}`)}, nil)
+		if err != nil || ok != tc.want {
+			t.Errorf("%s %s: %v %v, want %v", tc.rt, tc.name, ok, err, tc.want)
+		}
+	}
+}
+
 func TestLoadMissingFile(t *testing.T) {
 	if _, err := Load(filepath.Join(t.TempDir(), "nope.yml")); err == nil {
 		t.Fatal("want error for a missing file")

@@ -41,6 +41,7 @@ const (
 	nAnd
 	nOr
 	nCond
+	nArray // [args...]
 )
 
 // node is an AST node of a rule expression.
@@ -295,6 +296,12 @@ func (p *parser) prefix() (*node, error) {
 	case tPunct:
 		var op nodeOp
 		switch t.text {
+		case "[":
+			elems, err := p.list("]")
+			if err != nil {
+				return nil, err
+			}
+			return p.postfix(&node{op: nArray, args: elems})
 		case "(":
 			if err := p.advance(); err != nil {
 				return nil, err
@@ -418,13 +425,16 @@ func (p *parser) identifier(name string) (*node, error) {
 	return nil, fmt.Errorf("unknown identifier %s", name)
 }
 
-func (p *parser) arguments() ([]*node, error) {
-	// Current token is "(".
+func (p *parser) arguments() ([]*node, error) { return p.list(")") }
+
+// list parses comma-separated expressions after the current opening token
+// up to and including end; a trailing comma is allowed, holes are not.
+func (p *parser) list(end string) ([]*node, error) {
 	if err := p.advance(); err != nil {
 		return nil, err
 	}
 	var args []*node
-	for !p.isPunct(")") {
+	for !p.isPunct(end) {
 		a, err := p.expr(0)
 		if err != nil {
 			return nil, err
@@ -436,7 +446,7 @@ func (p *parser) arguments() ([]*node, error) {
 			}
 			continue
 		}
-		if !p.isPunct(")") {
+		if !p.isPunct(end) {
 			return nil, p.unexpected()
 		}
 	}
