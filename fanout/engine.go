@@ -285,12 +285,16 @@ func (e *Engine) UnsubscribeAll(s Subscriber, fn func(topic string, last bool)) 
 }
 
 // Publish delivers msg, one or more complete deepstream messages each ending in 0x1E, to every
-// subscriber of topic except from (nil excludes nobody). msg is copied before Publish returns. A
+// subscriber of topic except from (nil excludes nobody). msg is copied before Publish returns; an
+// empty msg is ignored. A
 // producer's messages on one topic reach each subscriber in the order they were published. from is
 // only asked for its Shard and compared with subscribers, never written to, so any goroutine may pass
 // any subscriber. Safe for concurrent use; it does not allocate in steady state (a full ring is the
 // exception, see the package doc).
 func (e *Engine) Publish(topic string, msg []byte, from Subscriber) {
+	if len(msg) == 0 {
+		return // nothing to deliver; an empty frame would only cost writes
+	}
 	g := e.lookup(topic)
 	if g == nil {
 		return
@@ -301,6 +305,9 @@ func (e *Engine) Publish(topic string, msg []byte, from Subscriber) {
 // PublishBytes is Publish with the topic as bytes, which saves the caller a string conversion.
 // Safe for concurrent use.
 func (e *Engine) PublishBytes(topic []byte, msg []byte, from Subscriber) {
+	if len(msg) == 0 {
+		return
+	}
 	g := e.lookupBytes(topic)
 	if g == nil {
 		return
@@ -333,8 +340,12 @@ func publish[T ~string | ~[]byte](e *Engine, g *globalTopic, topic T, msg []byte
 
 // Send delivers msg, one or more complete deepstream messages, to the single subscriber to, on its
 // shard, in FIFO order with everything else the calling goroutine sent or published to that shard
-// earlier. msg is copied. Safe for concurrent use; it does not allocate in steady state.
+// earlier. msg is copied; an empty msg is ignored. Safe for concurrent use; it does not allocate in
+// steady state.
 func (e *Engine) Send(to Subscriber, msg []byte) {
+	if len(msg) == 0 {
+		return
+	}
 	sh := e.shardOf(to)
 	push(sh, kindSend, "", msg, nil, to)
 }

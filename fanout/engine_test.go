@@ -499,3 +499,17 @@ func TestNewValidatesOptions(t *testing.T) {
 		t.Errorf("RingSize 5 gave %d slots, want 8", e.shards[0].ring.size())
 	}
 }
+
+func TestEmptyMessagesAreIgnored(t *testing.T) {
+	e, sh := testEngine(t, 1, 0, 0)
+	s := &fakeSub{t: t, name: "s", sh: sh[0]}
+	sh[0].do(func() { e.Subscribe("t", s) })
+	e.Publish("t", nil, nil)
+	e.PublishBytes([]byte("t"), []byte{}, nil)
+	e.Send(s, nil)
+	e.Publish("t", evt("t", "p", 0), nil) // the fake decoder rejects empty frames
+	waitFor(t, waitLimit, "the message", func() bool { return s.count() == 1 })
+	if st := e.Stats(); st.Records != 1 || st.Sends != 0 || st.Frames != 1 {
+		t.Fatalf("empty messages reached the rings: %+v", st)
+	}
+}
