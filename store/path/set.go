@@ -249,5 +249,9 @@ func Get(doc []byte, p Path) (value []byte, found bool) {
 		}
 		node = child
 	}
-	return node.MarshalTo(nil), true
+	out := node.MarshalTo(nil)
+	if badEscape(out) {
+		out = appendValue(out[:0], node)
+	}
+	return out, true
 }
