@@ -2,6 +2,7 @@ package server
 
 import (
 	"swiftlet/frame"
+	"swiftlet/valve"
 )
 
 // Topic keys in fanout: one byte for the deepstream topic, then the name, so events and records with
@@ -24,7 +25,7 @@ func (s *Session) handleEvent(chunk []byte) {
 	case frame.ActionEvent:
 		s.emit(chunk)
 	case frame.ActionSubscribe:
-		if name, ok := s.nameArg(frame.TopicEvent, chunk); ok {
+		if name, ok := s.nameArg(frame.TopicEvent, chunk); ok && s.permit(frame.TopicEvent, valve.SectionEvent, valve.Subscribe, name, nil, chunk) {
 			s.subscribeEvent(name)
 		}
 	case frame.ActionUnsubscribe:
@@ -32,7 +33,7 @@ func (s *Session) handleEvent(chunk []byte) {
 			s.unsubscribeEvent(name)
 		}
 	case frame.ActionListen, frame.ActionUnlisten, frame.ActionListenAccept, frame.ActionListenReject:
-		s.handleListen(s.srv.eventListeners, chunk)
+		s.handleListen(s.srv.eventListeners, valve.SectionEvent, chunk)
 	default:
 		s.sendStrings(frame.TopicError, frame.ActionError, frame.EvMessageParseError, "null")
 	}
@@ -64,11 +65,20 @@ func (s *Session) emit(chunk []byte) {
 		s.invalidData(frame.TopicEvent, chunk)
 		return
 	}
+	var data []byte
 	if len(m.Data) == 2 {
-		if _, err := frame.ParseTyped(m.Data[1]); err != nil {
+		v, err := frame.ParseTyped(m.Data[1])
+		if err != nil {
 			s.invalidData(frame.TopicEvent, chunk)
 			return
 		}
+		if s.srv.perm != nil && v.Kind != frame.KindUndefined {
+			data = v.AppendJSON(s.ls.jsonBuf[:0])
+			s.ls.jsonBuf = data
+		}
+	}
+	if !s.permit(frame.TopicEvent, valve.SectionEvent, valve.Publish, m.Data[0], data, chunk) {
+		return
 	}
 	ls := s.ls
 	ls.scratch = frame.EndMessage(append(ls.scratch[:0], chunk...))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"swiftlet/frame"
+	"swiftlet/valve"
 )
 
 // listenRegistry is the active-provider discovery of protocol.md section 8, one per topic (events,
@@ -60,7 +61,7 @@ func newListenRegistry(s *Server, t frame.Topic) *listenRegistry {
 }
 
 // handleListen dispatches L, UL, LA and LR for topic reg.topic.
-func (s *Session) handleListen(reg *listenRegistry, chunk []byte) {
+func (s *Session) handleListen(reg *listenRegistry, section valve.Section, chunk []byte) {
 	m := &s.msg
 	t := reg.topic
 	switch m.Action {
@@ -75,6 +76,9 @@ func (s *Session) handleListen(reg *listenRegistry, chunk []byte) {
 		}
 		pattern := string(m.Data[0])
 		if m.Action == frame.ActionListen {
+			if !s.permit(t, section, valve.Listen, m.Data[0], nil, chunk) {
+				return
+			}
 			re, err := compileListenPattern(pattern)
 			if err != nil {
 				s.sendError(t, frame.EvInvalidMessageData, []byte(err.Error()))

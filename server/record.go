@@ -8,6 +8,7 @@ import (
 
 	"swiftlet/frame"
 	"swiftlet/store/path"
+	"swiftlet/valve"
 )
 
 // Records (protocol.md section 5).
@@ -44,18 +45,30 @@ func (s *Session) handleRecord(chunk []byte) {
 			case frame.ActionHead:
 				kind = opHead
 			}
-			s.srv.records.shardFor(name).push(recordOp{kind: kind, sess: s, name: string(name)})
+			s.srv.records.shardFor(name).push(recordOp{kind: kind, sess: s, name: string(name), user: s.valveUser()})
 		}
 	case frame.ActionListen, frame.ActionUnlisten, frame.ActionListenAccept, frame.ActionListenReject:
-		s.handleListen(s.srv.recordListeners, chunk)
+		s.handleListen(s.srv.recordListeners, valve.SectionRecord, chunk)
 	default:
 		s.sendStrings(frame.TopicError, frame.ActionError, frame.EvMessageParseError, "null")
 	}
 }
 
 // recordSubscribe is R|CR: subscribe (ack at once), then the owner sends the record, creating it if
-// it does not exist.
+// it does not exist. With permissions, the owner checks create and read first.
 func (s *Session) recordSubscribe(name []byte) {
+	if s.srv.perm != nil {
+		s.srv.records.shardFor(name).push(recordOp{kind: opCheckRead, sess: s, name: string(name), user: s.valveUser()})
+		return
+	}
+	s.recordSubscribeAllowed(name)
+}
+
+// recordSubscribeAllowed subscribes to a record whose reading was allowed.
+func (s *Session) recordSubscribeAllowed(name []byte) {
+	if s.state == stateGone {
+		return
+	}
 	key := s.ls.topicKey(recordKey, name)
 	sh := s.srv.records.shardFor(name)
 	if s.srv.fan.IsSubscribed(string(key), s) {
@@ -101,7 +114,10 @@ func (s *Session) recordWrite(chunk []byte) {
 		s.sendError(frame.TopicRecord, frame.EvMessagePermissionError, nil, []byte(m.ActionRaw))
 		return
 	}
-	op := recordOp{sess: s, name: string(d[0])}
+	op := recordOp{sess: s, name: string(d[0]), user: s.valveUser()}
+	if s.srv.perm != nil {
+		op.rest = bytes.Join(d[1:], []byte{frame.PartSeparator})
+	}
 	var minParts, maxParts int
 	switch m.Action {
 	case frame.ActionUpdate:

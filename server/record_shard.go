@@ -9,6 +9,7 @@ import (
 	"swiftlet/loop"
 	"swiftlet/store"
 	"swiftlet/store/path"
+	"swiftlet/valve"
 )
 
 type opKind uint8
@@ -24,6 +25,8 @@ const (
 	opHead                    // HD
 	opRelease                 // the last subscriber left: the record may leave memory
 	opCommitted               // the store finished a write of this shard
+	opPeek                    // a permission rule's _() lookup: hand the data to peek
+	opCheckRead               // CR with permissions: check create (if missing) and read, then subscribe
 )
 
 // recordOp is one request to a record's owner. Its byte slices are owned by the op.
@@ -39,6 +42,9 @@ type recordOp struct {
 	config   []byte // the config part as sent (may be empty)
 	writeAck bool
 	raw      []byte // U and P: the message as sent, rebroadcast unchanged
+	rest     []byte // the data parts after the name, for a MESSAGE_DENIED reply
+	user     *valve.User
+	peek     func(data []byte, found bool) // opPeek
 
 	// opCommitted
 	commit *pendingWrite
@@ -179,12 +185,54 @@ func (sh *recordShard) process(op *recordOp) {
 		return
 	}
 	switch op.kind {
+	case opPeek:
+		op.peek(rs.data, rs.exists)
+	case opCheckRead:
+		if !rs.exists {
+			if ok, err := sh.checkRecord(op, valve.Create, "CREATE", nil, nil); !ok {
+				sh.recordDenied(op, err, "C", nil)
+				break
+			}
+		}
+		if ok, err := sh.checkRecord(op, valve.Read, "READ", nil, rs.data); !ok {
+			sh.recordDenied(op, err, "R", nil)
+			break
+		}
+		sess, name := op.sess, op.name
+		sess.ls.l.Execute(func() { sess.recordSubscribeAllowed([]byte(name)) })
 	case opRead:
 		if !rs.exists {
 			rs.exists, rs.version, rs.data = true, 0, []byte("{}")
 			sh.persist(rs, pendingWrite{name: op.name})
 		}
 		sh.sendRead(op.sess, op.name, rs)
+	case opHas, opSnapshot, opHead:
+		if ok, err := sh.checkRecord(op, valve.Read, "READ", nil, rs.data); !ok {
+			sh.recordDenied(op, err, map[opKind]string{opHas: "H", opSnapshot: "SN", opHead: "HD"}[op.kind], nil)
+			break
+		}
+		sh.answerRead(op, rs)
+	case opUpdate, opPatch, opUpsert:
+		sh.write(op, rs)
+	case opDelete:
+		if ok, err := sh.checkRecord(op, valve.Delete, "DELETE", nil, rs.data); !ok {
+			sh.recordDenied(op, err, "D", nil)
+			break
+		}
+		if rs.exists {
+			rs.exists, rs.version, rs.data = false, 0, nil
+			sh.persist(rs, pendingWrite{name: op.name, sess: op.sess, deleted: true})
+		} else {
+			sh.send(op.sess, frame.ActionAck, "D", op.name)
+		}
+	case opRelease:
+	}
+	sh.maybeEvict(op.name, rs)
+}
+
+// answerRead answers has, snapshot and head.
+func (sh *recordShard) answerRead(op *recordOp, rs *recordState) {
+	switch op.kind {
 	case opHas:
 		flag := "F"
 		if rs.exists {
@@ -203,43 +251,41 @@ func (sh *recordShard) process(op *recordOp) {
 		} else {
 			sh.send(op.sess, frame.ActionError, "HD", op.name, frame.EvRecordNotFound)
 		}
-	case opUpdate, opPatch, opUpsert:
-		sh.write(op, rs)
-	case opDelete:
-		if rs.exists {
-			rs.exists, rs.version, rs.data = false, 0, nil
-			sh.persist(rs, pendingWrite{name: op.name, sess: op.sess, deleted: true})
-		} else {
-			sh.send(op.sess, frame.ActionAck, "D", op.name)
-		}
-	case opRelease:
 	}
-	sh.maybeEvict(op.name, rs)
 }
 
 // write applies U, P or CU to rs, after the version check.
 func (sh *recordShard) write(op *recordOp, rs *recordState) {
 	upsert := op.kind == opUpsert
+	created := false
 	if !rs.exists {
 		if !upsert {
 			sh.sendError(op.sess, frame.EvRecordUpdateError, strconv.FormatInt(op.version, 10))
 			return
 		}
-		rs.exists, rs.version, rs.data = true, 0, []byte("{}")
+		if ok, err := sh.checkRecord(op, valve.Create, "CREATE", nil, nil); !ok {
+			sh.recordDenied(op, err, "C", nil)
+			return
+		}
+		created = true
 	}
-	if !upsert && op.version != rs.version+1 {
+	cur, curVersion := rs.data, rs.version
+	if created {
+		cur, curVersion = []byte("{}"), 0
+	}
+	if !upsert && op.version != curVersion+1 {
 		// Only the writer hears of the conflict, with the server's state to merge with.
-		parts := []string{op.name, strconv.FormatInt(rs.version, 10), string(rs.data)}
+		parts := []string{op.name, strconv.FormatInt(curVersion, 10), string(cur)}
 		if len(op.config) > 0 {
 			parts = append(parts, string(op.config))
 		}
 		sh.sendError(op.sess, frame.EvVersionExists, parts...)
 		return
 	}
-	newVersion := rs.version + 1
+	newVersion := curVersion + 1
 	var data []byte
 	if op.patch {
-		out, err := sh.setter.SetTrusted(rs.data, op.path, op.data)
+		out, err := sh.setter.SetTrusted(cur, op.path, op.data)
 		if err != nil {
 			sh.sendError(op.sess, frame.EvInvalidMessageData, op.name, err.Error())
 			return
@@ -248,6 +294,26 @@ func (sh *recordShard) write(op *recordOp, rs *recordState) {
 	} else {
 		data = op.data
 	}
+	var oldData []byte
+	if !created {
+		oldData = cur
+	}
+	action := "UPDATE"
+	if op.patch {
+		action = "PATCH"
+	}
+	if ok, err := sh.checkRecord(op, valve.Write, action, data, oldData); !ok {
+		wire := frame.ActionUpdate.String()
+		switch {
+		case upsert:
+			wire = frame.ActionCreateAndUpdate.String()
+		case op.patch:
+			wire = frame.ActionPatch.String()
+		}
+		sh.recordDenied(op, err, wire, op.rest)
+		return
+	}
+	rs.exists = true
 	broadcast := op.raw
 	if upsert {
 		// CU is broadcast as the U or P it amounts to, with the version the server gave it.

@@ -8,6 +8,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"swiftlet/loop"
 	"swiftlet/server/auth"
 	"swiftlet/store"
+	"swiftlet/valve"
 )
 
 // Server is the deepstream handler plugged into a loop engine.
@@ -35,6 +37,8 @@ type Server struct {
 	presence        *presenceRegistry
 	store           store.Store
 	records         records
+	perm            *valve.Holder // nil: everything is allowed
+	stopWatch       context.CancelFunc
 
 	loops []*loopState // per loop index, set in OnLoop
 
@@ -49,6 +53,7 @@ type loopState struct {
 	l       *loop.Loop
 	scratch []byte // message building
 	topic   []byte // topic key building
+	jsonBuf []byte // typed values as JSON for permission rules
 	rnd     *rand.Rand
 }
 
@@ -74,6 +79,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	s.auth = auth
+	if s.perm, err = newPermissions(cfg); err != nil {
+		return nil, fmt.Errorf("permissions: %w", err)
+	}
 	if s.store, err = openStore(cfg.Storage, logger); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
@@ -84,6 +92,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	for range loops {
 		s.records.shards = append(s.records.shards, newRecordShard(s, s.store))
 	}
+	var ctx context.Context
+	ctx, s.stopWatch = context.WithCancel(context.Background())
+	s.watchPermissions(ctx)
 	return s, nil
 }
 
@@ -111,15 +122,10 @@ func LoopConfig(cfg Config, logger *slog.Logger) loop.Config {
 // Attach records the engine the server runs on. Call it once, before the engine runs.
 func (s *Server) Attach(e *loop.Server) { s.engine = e }
 
-// Reload re-reads what can change at run time (permissions); a bad new file keeps the old state.
-// Safe for concurrent use.
-func (s *Server) Reload() {
-	s.logger.Info("reload requested")
-}
-
 // Close releases the server's resources after the engine has stopped: the record shards finish what
 // is queued, then the store flushes and closes.
 func (s *Server) Close() error {
+	s.stopWatch()
 	for _, sh := range s.records.shards {
 		sh.stop()
 	}

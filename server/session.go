@@ -7,6 +7,7 @@ import (
 	"swiftlet/frame"
 	"swiftlet/loop"
 	"swiftlet/server/auth"
+	"swiftlet/valve"
 )
 
 // session states (protocol.md section 3)
@@ -31,6 +32,13 @@ type Session struct {
 	user         User
 
 	msg frame.Message // reused parse target
+
+	// Permission checks waiting for records (permission.go): while blocked, messages are held in order.
+	vuser        *valve.User
+	blocked      bool
+	held         [][]byte
+	preloaded    map[string]lookedUp
+	lookupRounds int
 }
 
 // User is who a session authenticated as.
@@ -81,19 +89,29 @@ func (s *Session) handle(payload []byte) {
 		if s.state == stateGone || !s.conn.IsOpen() {
 			return
 		}
-		s.srv.stats.messages.Add(1)
-		err := s.msg.Parse(chunk)
-		switch s.state {
-		case stateChallenge:
-			s.handleChallenge(chunk, err)
-		case stateAuth:
-			s.handleAuth(err)
-		case stateAuthenticating:
-			// The client sends nothing but pongs while its login is pending; anything else waits for
-			// nobody and is dropped.
-		case stateOpen:
-			s.handleOpen(chunk, err)
+		if s.blocked {
+			// A permission check is waiting for records: keep this message's place in line.
+			s.held = append(s.held, append([]byte(nil), chunk...))
+			continue
 		}
+		s.dispatch(chunk)
+	}
+}
+
+// dispatch parses and handles one message according to the session's state.
+func (s *Session) dispatch(chunk []byte) {
+	s.srv.stats.messages.Add(1)
+	err := s.msg.Parse(chunk)
+	switch s.state {
+	case stateChallenge:
+		s.handleChallenge(chunk, err)
+	case stateAuth:
+		s.handleAuth(err)
+	case stateAuthenticating:
+		// The client sends nothing but pongs while its login is pending; anything else waits for
+		// nobody and is dropped.
+	case stateOpen:
+		s.handleOpen(chunk, err)
 	}
 }
 
