@@ -84,6 +84,11 @@
 // delivered at least 64 records and took less than Options.Window keeps the shard marked as
 // scheduled and arms the shard's timer for Window after the drain started, so a shard that would
 // otherwise drain small batches back to back drains at most once per Window and no message waits
-// longer than Window for it. The first drain after an idle period is always immediate. Window 0
-// disables the timer: every drain is immediate.
+// longer than Window for it. The time measured is the drain's own; the loop's writes come after it,
+// and when they take longer than the window the timer's drain simply runs right after them. The
+// first drain after an idle period is always immediate. Window 0 disables the timer: every drain is
+// immediate. BenchmarkRound measures both settings on benchmark.md's rows (with one system call per
+// connection per drain standing in for the writes): natural batching alone gives about 3 drains and
+// 1.5 frames per subscriber per round at every size, the window brings the 1000x100 row to about
+// 1.1 frames per subscriber.
 package fanout
