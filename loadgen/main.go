@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,8 +58,22 @@ func BenchMain(args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 10*time.Second, "openloop: publishing time per cell")
 	conc := fs.Int("concurrency", 256, "connections dialled and handshaking at once (somaxconn is 4096)")
 	seed := fs.Uint64("seed", 1, "seed for the 2016 mode's random publishers")
+	cpuprofile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	m := Mode(*mode)
 	if m != ModeDefault && m != Mode2016 && m != ModeOpenLoop {
