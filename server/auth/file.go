@@ -175,7 +175,11 @@ func (f *File) Authenticate(ctx context.Context, _ Handshake, authData []byte) R
 
 // maxNodes bounds the YAML nodes one users file may expand to (aliases can
 // make a small file expand exponentially).
-const maxNodes = 1 << 20
+const maxNodes = 1 << 18
+
+// maxDepth bounds the nesting of serverData and clientData values; it also
+// stops an alias that refers to its own anchor.
+const maxDepth = 64
 
 // parseUsers parses a users file: a YAML (or JSON) mapping of username to
 // {password, serverData?, clientData?}. Other fields are ignored, as
@@ -214,18 +218,21 @@ func parseUsers(data []byte, keyLength int, hashed bool) (map[string]*fileUser, 
 		if v.Kind != yaml.MappingNode {
 			return nil, lineErr(v, fmt.Sprintf("user %q: want a mapping {password, serverData, clientData}", name))
 		}
+		fields, err := pairs(v, &budget, 0)
+		if err != nil {
+			return nil, err
+		}
 		u := &fileUser{clientData: jsonNull, serverData: jsonNull}
 		var pw *yaml.Node
-		for j := 0; j+1 < len(v.Content); j += 2 {
-			fk, fv := resolve(v.Content[j]), resolve(v.Content[j+1])
-			var err error
+		for _, kv := range fields {
+			fk, fv := kv[0], resolve(kv[1])
 			switch fk.Value {
 			case "password":
 				pw = fv
 			case "clientData":
-				u.clientData, err = toJSON(nil, fv, &budget)
+				u.clientData, err = toJSON(nil, fv, &budget, 0)
 			case "serverData":
-				u.serverData, err = toJSON(nil, fv, &budget)
+				u.serverData, err = toJSON(nil, fv, &budget, 0)
 			}
 			if err != nil {
 				return nil, err
@@ -246,6 +253,59 @@ func parseUsers(data []byte, keyLength int, hashed bool) (map[string]*fileUser, 
 	return users, nil
 }
 
+// pairs returns the key/value pairs of the mapping n with YAML merge keys
+// (`<<: *base` or `<<: [*a, *b]`) expanded as js-yaml does: the mapping's own
+// keys win over merged ones, and earlier merged mappings over later ones.
+// Keys must be scalars; a key given twice is an error, as in js-yaml.
+func pairs(n *yaml.Node, budget *int, depth int) ([][2]*yaml.Node, error) {
+	if depth > maxDepth {
+		return nil, lineErr(n, "values nest too deeply (an alias inside its own anchor?)")
+	}
+	out := make([][2]*yaml.Node, 0, len(n.Content)/2)
+	seen := make(map[string]bool, len(n.Content)/2)
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := resolve(n.Content[i])
+		if k.Kind != yaml.ScalarNode {
+			return nil, lineErr(k, "only scalar keys are supported")
+		}
+		if k.ShortTag() == "!!merge" {
+			merges = append(merges, resolve(n.Content[i+1]))
+			continue
+		}
+		if seen[k.Value] {
+			return nil, lineErr(k, fmt.Sprintf("key %q is given twice", k.Value))
+		}
+		seen[k.Value] = true
+		out = append(out, [2]*yaml.Node{k, n.Content[i+1]})
+	}
+	for _, m := range merges {
+		sources := []*yaml.Node{m}
+		if m.Kind == yaml.SequenceNode {
+			sources = m.Content
+		}
+		for _, src := range sources {
+			if *budget--; *budget < 0 {
+				return nil, lineErr(src, "the file expands to too many values (alias loop or bomb?)")
+			}
+			if src = resolve(src); src.Kind != yaml.MappingNode {
+				return nil, lineErr(src, "a merge key (<<) needs a mapping or a list of mappings")
+			}
+			kvs, err := pairs(src, budget, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			for _, kv := range kvs {
+				if !seen[kv[0].Value] {
+					seen[kv[0].Value] = true
+					out = append(out, kv)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
 // resolve follows aliases.
 func resolve(n *yaml.Node) *yaml.Node {
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
@@ -259,27 +319,30 @@ func lineErr(n *yaml.Node, msg string) error {
 }
 
 // toJSON appends the JSON text of the YAML value n to buf, the way js-yaml
-// plus JSON.stringify would see it. budget counts down the nodes visited.
-func toJSON(buf []byte, n *yaml.Node, budget *int) ([]byte, error) {
+// plus JSON.stringify would see it. budget counts down the nodes visited,
+// depth is n's nesting level.
+func toJSON(buf []byte, n *yaml.Node, budget *int, depth int) ([]byte, error) {
+	if depth > maxDepth {
+		return nil, lineErr(n, "values nest too deeply (an alias inside its own anchor?)")
+	}
 	if *budget--; *budget < 0 {
 		return nil, lineErr(n, "the file expands to too many values (alias loop or bomb?)")
 	}
 	n = resolve(n)
 	switch n.Kind {
 	case yaml.MappingNode:
+		kvs, err := pairs(n, budget, depth)
+		if err != nil {
+			return nil, err
+		}
 		buf = append(buf, '{')
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := resolve(n.Content[i])
-			if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
-				return nil, lineErr(k, "only plain scalar keys are supported in serverData and clientData")
-			}
+		for i, kv := range kvs {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendJSONString(buf, k.Value)
+			buf = appendJSONString(buf, kv[0].Value)
 			buf = append(buf, ':')
-			var err error
-			if buf, err = toJSON(buf, n.Content[i+1], budget); err != nil {
+			if buf, err = toJSON(buf, kv[1], budget, depth+1); err != nil {
 				return nil, err
 			}
 		}
@@ -291,7 +354,7 @@ func toJSON(buf []byte, n *yaml.Node, budget *int) ([]byte, error) {
 				buf = append(buf, ',')
 			}
 			var err error
-			if buf, err = toJSON(buf, c, budget); err != nil {
+			if buf, err = toJSON(buf, c, budget, depth+1); err != nil {
 				return nil, err
 			}
 		}

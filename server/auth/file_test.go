@@ -199,7 +199,11 @@ func TestFileErrors(t *testing.T) {
 		{"wrong key length", "alice:\n  password: \"" + h[20:] + "\"\n", "line 2: password for user \"alice\" is not a hash"},
 		{"duplicate user", "alice:\n  password: " + h + "\nalice:\n  password: " + h + "\n", "line 3: user \"alice\" is defined twice"},
 		{"infinity", "alice:\n  password: " + h + "\n  serverData: {x: .inf}\n", "line 3: infinity"},
-		{"complex key", "alice:\n  password: " + h + "\n  serverData: {[1]: 2}\n", "line 3: only plain scalar keys"},
+		{"complex key", "alice:\n  password: " + h + "\n  serverData: {[1]: 2}\n", "line 3: only scalar keys"},
+		{"duplicate data key", "alice:\n  password: " + h + "\n  clientData:\n    a: 1\n    a: 2\n", "line 5: key \"a\" is given twice"},
+		{"duplicate field", "alice:\n  password: " + h + "\n  password: " + h + "\n", "line 3: key \"password\" is given twice"},
+		{"alias cycle", "alice: &x\n  password: " + h + "\n  clientData: [*x]\n", "nest too deeply"},
+		{"bad merge", "alice:\n  <<: 5\n  password: " + h + "\n", "line 2: a merge key"},
 	}
 	for _, c := range cases {
 		p := writeFile(t, dir, strings.ReplaceAll(c.name, " ", "_")+".yml", c.text)
@@ -216,6 +220,35 @@ func TestFileErrors(t *testing.T) {
 		if _, err := NewFile(o); err == nil {
 			t.Errorf("%+v: no error", o)
 		}
+	}
+}
+
+func TestFileMergeKeys(t *testing.T) {
+	// js-yaml (deepstream's loader) expands merge keys; users files use them
+	// to share a password or data between users.
+	h := mustHash(t, "pw")
+	text := `base: &base
+  password: "` + h + `"
+  serverData: &perms {role: user, team: blue}
+alice:
+  <<: *base
+  clientData:
+    <<: [*perms, {colour: red, team: green}]
+    team: red
+bob:
+  <<: *base
+  password: "` + mustHash(t, "bobpw") + `"
+`
+	f, _ := newTestFile(t, text)
+	r := auth(f, `{"username":"alice","password":"pw"}`)
+	if !r.OK || string(r.ServerData) != `{"role":"user","team":"blue"}` || string(r.ClientData) != `{"team":"red","role":"user","colour":"red"}` {
+		t.Fatalf("alice: %+v (client %s, server %s)", r, r.ClientData, r.ServerData)
+	}
+	if auth(f, `{"username":"bob","password":"pw"}`).OK {
+		t.Fatal("bob's own password must win over the merged one")
+	}
+	if r := auth(f, `{"username":"bob","password":"bobpw"}`); !r.OK || string(r.ServerData) != `{"role":"user","team":"blue"}` {
+		t.Fatalf("bob: %+v", r)
 	}
 }
 

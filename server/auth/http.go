@@ -157,13 +157,16 @@ func webhookResult(ok bool, body []byte) Result {
 	if len(body) == 0 {
 		return r
 	}
+	if !json.Valid(body) { // fastjson alone lets through e.g. [.]
+		if ok {
+			r.Username = string(body)
+		}
+		return r
+	}
 	p := parsers.Get()
 	defer parsers.Put(p)
 	v, err := p.ParseBytes(body)
 	if err != nil {
-		if ok {
-			r.Username = string(body)
-		}
 		return r
 	}
 	switch v.Type() {
