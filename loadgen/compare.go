@@ -165,6 +165,9 @@ func CompareMain(args []string, stdout, stderr io.Writer) int {
 func compareMarkdown(a, b *Summary, cmps []Comparison, alpha float64) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "# compare A = %s (mode %s) vs B = %s (mode %s)\n\n", a.Label, a.Mode, b.Label, b.Mode)
+	if a.Mode != b.Mode {
+		fmt.Fprintf(&s, "**Warning: the runs used different modes (%s vs %s); a difference is expected.**\n\n", a.Mode, b.Mode)
+	}
 	fmt.Fprintf(&s, "Median round times; ratio = B/A (below 1: B is faster); two-sided Mann-Whitney U on the measured rounds, alpha %.3g.\n\n", alpha)
 	s.WriteString("| target | S×P | A median | B median | B/A | p | verdict |\n|---|---|---:|---:|---:|---:|---|\n")
 	for _, c := range cmps {
