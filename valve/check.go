@@ -32,7 +32,8 @@ func (s Section) String() string {
 type RuleType uint8
 
 // Rule types. Which ones a section accepts: record: Create Read Write Delete
-// Listen; event: Publish Subscribe Listen; rpc: Provide Request; presence: Allow.
+// Listen; event: Publish Subscribe Listen; rpc: Provide RequestRule; presence:
+// Allow.
 const (
 	Create RuleType = iota
 	Read

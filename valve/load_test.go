@@ -169,6 +169,7 @@ func TestLoadRejections(t *testing.T) {
 		{"oldData in publish", "record:\n  \"*\":\n    read: true\nevent:\n  \"*\":\n    publish: \"oldData.a\"\n" + strings.SplitN(validTail, "rpc:", 2)[0][0:0] + "rpc:\n  \"*\":\n    request: true\npresence:\n  \"*\":\n    allow: true\n", `p.yml:6: event "*" publish: oldData is only available`},
 		{"unknown path var", "record:\n  \"*\":\n    read: true\n  \"user/$id\":\n    read: \"$name == 'x'\"\n" + validTail, `p.yml:5: record "user/$id" read: unknown path variable $name`},
 		{"lookahead regex", "record:\n  \"*\":\n    read: \"user.id.match(/a(?=b)/)\"\n" + validTail, `p.yml:3: record "*" read: regular expression /a(?=b)/: lookaround is not supported`},
+		{"untranslatable string regex", "record:\n  \"*\":\n    read: \"user.id.match('(?!x)')\"\n" + validTail, `p.yml:3: record "*" read: regular expression /(?!x)/: lookaround is not supported`},
 		{"backreference", "record:\n  \"*\":\n    read: \"user.id.match(/(a)\\\\1/)\"\n" + validTail, `backreferences are not supported`},
 		{"not yaml", "record: [\n", `p.yml: `},
 		{"template literal", "record:\n  \"*\":\n    read: \"`a`\"\n" + validTail, `template literals are not supported`},

@@ -476,6 +476,12 @@ func (p *parser) postfix(n *node) (*node, error) {
 				if err != nil {
 					return nil, err
 				}
+				if name == "match" && len(args) > 0 && args[0].op == nLit && args[0].val.k == kString {
+					// new RegExp('literal'): translate it now, reject it now.
+					if _, err := compileJSRegex(args[0].val.s, ""); err != nil {
+						return nil, err
+					}
+				}
 				n = &node{op: nCall, x: n, name: name, args: args}
 				continue
 			}
