@@ -10,6 +10,7 @@ import (
 	"hash"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -211,7 +212,7 @@ func parseUsers(data []byte, keyLength int, hashed bool) (map[string]*fileUser, 
 		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
 			return nil, lineErr(k, "a username must be a plain scalar")
 		}
-		name := k.Value
+		name := keyString(k)
 		if _, dup := users[name]; dup {
 			return nil, lineErr(k, fmt.Sprintf("user %q is defined twice", name))
 		}
@@ -226,7 +227,7 @@ func parseUsers(data []byte, keyLength int, hashed bool) (map[string]*fileUser, 
 		var pw *yaml.Node
 		for _, kv := range fields {
 			fk, fv := kv[0], resolve(kv[1])
-			switch fk.Value {
+			switch keyString(fk) {
 			case "password":
 				pw = fv
 			case "clientData":
@@ -273,10 +274,11 @@ func pairs(n *yaml.Node, budget *int, depth int) ([][2]*yaml.Node, error) {
 			merges = append(merges, resolve(n.Content[i+1]))
 			continue
 		}
-		if seen[k.Value] {
-			return nil, lineErr(k, fmt.Sprintf("key %q is given twice", k.Value))
+		name := keyString(k)
+		if seen[name] {
+			return nil, lineErr(k, fmt.Sprintf("key %q is given twice", name))
 		}
-		seen[k.Value] = true
+		seen[name] = true
 		out = append(out, [2]*yaml.Node{k, n.Content[i+1]})
 	}
 	for _, m := range merges {
@@ -296,14 +298,34 @@ func pairs(n *yaml.Node, budget *int, depth int) ([][2]*yaml.Node, error) {
 				return nil, err
 			}
 			for _, kv := range kvs {
-				if !seen[kv[0].Value] {
-					seen[kv[0].Value] = true
+				if name := keyString(kv[0]); !seen[name] {
+					seen[name] = true
 					out = append(out, kv)
 				}
 			}
 		}
 	}
 	return out, nil
+}
+
+// keyString is the JavaScript property name js-yaml gives the scalar key k:
+// `~` is "null", `True` is "true", `0x10` is "16"; other keys as written.
+func keyString(k *yaml.Node) string {
+	switch k.ShortTag() {
+	case "!!null":
+		return "null"
+	case "!!bool", "!!int":
+		var v any
+		if k.Decode(&v) == nil {
+			switch v := v.(type) {
+			case bool:
+				return strconv.FormatBool(v)
+			case int:
+				return strconv.Itoa(v)
+			}
+		}
+	}
+	return k.Value
 }
 
 // resolve follows aliases.
@@ -340,7 +362,7 @@ func toJSON(buf []byte, n *yaml.Node, budget *int, depth int) ([]byte, error) {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendJSONString(buf, kv[0].Value)
+			buf = appendJSONString(buf, keyString(kv[0]))
 			buf = append(buf, ':')
 			if buf, err = toJSON(buf, kv[1], budget, depth+1); err != nil {
 				return nil, err

@@ -252,6 +252,15 @@ bob:
 	}
 }
 
+func TestFileKeys(t *testing.T) {
+	// Keys become JavaScript property names as js-yaml makes them.
+	f, _ := newTestFile(t, "123:\n  password: "+mustHash(t, "pw")+"\n  clientData: {~: 1, True: 2, 0x10: 3, 1.5: 4, \"s\": 5}\n")
+	r := auth(f, `{"username":"123","password":"pw"}`)
+	if !r.OK || string(r.ClientData) != `{"null":1,"true":2,"16":3,"1.5":4,"s":5}` {
+		t.Fatalf("%+v %s", r, r.ClientData)
+	}
+}
+
 func TestFileAliasBomb(t *testing.T) {
 	// Ten levels of nine-fold aliases expand to 9^10 values.
 	h := mustHash(t, "pw")

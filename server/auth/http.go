@@ -46,6 +46,7 @@ const (
 // decides. Safe for concurrent use.
 type HTTP struct {
 	url       string
+	logURL    string // url without a password, for logs
 	permitted []int
 	timeout   time.Duration
 	client    *http.Client
@@ -66,6 +67,7 @@ func NewHTTP(o HTTPOptions) (*HTTP, error) {
 	}
 	a := &HTTP{
 		url:       o.EndpointURL,
+		logURL:    u.Redacted(),
 		permitted: slices.Clone(o.PermittedStatusCodes),
 		timeout:   o.RequestTimeout,
 		client:    o.Client,
@@ -126,13 +128,13 @@ func (a *HTTP) Authenticate(ctx context.Context, h Handshake, authData []byte) R
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url, bytes.NewReader(reqBody))
 	if err != nil {
-		a.logger.Warn("auth: http: cannot build the webhook request", "url", a.url, "err", err)
+		a.logger.Warn("auth: http: cannot build the webhook request", "url", a.logURL, "err", err)
 		return Result{}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := a.client.Do(req)
 	if err != nil {
-		a.logger.Warn("auth: http: webhook request failed", "url", a.url, "err", err)
+		a.logger.Warn("auth: http: webhook request failed", "url", a.logURL, "err", err)
 		return Result{}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+1))
@@ -141,11 +143,11 @@ func (a *HTTP) Authenticate(ctx context.Context, h Handshake, authData []byte) R
 		err = errBodyTooLarge
 	}
 	if err != nil {
-		a.logger.Warn("auth: http: reading the webhook response failed", "url", a.url, "status", resp.StatusCode, "err", err)
+		a.logger.Warn("auth: http: reading the webhook response failed", "url", a.logURL, "status", resp.StatusCode, "err", err)
 		return Result{}
 	}
 	if resp.StatusCode >= 500 {
-		a.logger.Warn("auth: http: webhook answered with a server error", "url", a.url, "status", resp.StatusCode)
+		a.logger.Warn("auth: http: webhook answered with a server error", "url", a.logURL, "status", resp.StatusCode)
 	}
 	return webhookResult(slices.Contains(a.permitted, resp.StatusCode), body)
 }

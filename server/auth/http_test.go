@@ -234,6 +234,7 @@ func TestHTTPNetworkError(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close() // nothing listens there any more
+	url = strings.Replace(url, "http://", "http://hook:s3cret@", 1)
 	var logs logBuffer
 	a, err := NewHTTP(HTTPOptions{EndpointURL: url, Logger: logs.logger()})
 	if err != nil {
@@ -244,6 +245,9 @@ func TestHTTPNetworkError(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "webhook request failed") {
 		t.Errorf("network error not logged: %q", logs.String())
+	}
+	if strings.Contains(logs.String(), "s3cret") {
+		t.Errorf("the log shows the URL's password: %q", logs.String())
 	}
 }
 
