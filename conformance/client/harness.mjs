@@ -72,6 +72,7 @@ export async function startServer (config = {}) {
       return c
     },
     allErrors () { return clients.flatMap(c => c.errors) },
+    signal (sig) { proc.kill(sig) },
     async stop () {
       for (const c of clients) { try { c.close() } catch {} }
       if (exited) return exited
