@@ -2,6 +2,8 @@ package loop
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -40,8 +42,9 @@ func (l *Loop) Execute(fn func()) { l.execute(fn) }
 func (l *Loop) execute(fn func()) bool {
 	err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		l.enter()
+		defer l.leave()
+		defer l.recoverTask()
 		fn()
-		l.leave()
 		return nil
 	}))
 	return err == nil
@@ -69,6 +72,15 @@ func (l *Loop) ForEach(fn func(c *Conn)) {
 }
 
 func (l *Loop) now() time.Time { return l.clock }
+
+// recoverTask keeps a panicking task (a timer, a fanout drain) from taking the process down: it is
+// logged with its stack and counted.
+func (l *Loop) recoverTask() {
+	if r := recover(); r != nil {
+		l.srv.stats.panics.Add(1)
+		l.srv.logger.Error("panic in a loop task", "loop", l.index, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	}
+}
 
 // enter starts a loop callback: refresh the clock.
 func (l *Loop) enter() { l.clock = time.Now() }

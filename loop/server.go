@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,11 +112,12 @@ type Stats struct {
 	Open          int64  // WebSocket connections open now
 	SlowConsumers uint64 // connections dropped because their output passed MaxOutboundBytes
 	Rejected      uint64 // upgrade requests refused with an HTTP error or timed out
+	Panics        uint64 // handler panics recovered (each closed its connection with 1011); should stay 0
 }
 
 type stats struct {
-	accepted, slowConsumers, rejected atomic.Uint64
-	open                              atomic.Int64
+	accepted, slowConsumers, rejected, panics atomic.Uint64
+	open                                      atomic.Int64
 }
 
 // Server is the engine: gnet plus swiftlet's connection handling.
@@ -152,6 +154,7 @@ func (s *Server) Stats() Stats {
 		Open:          s.stats.open.Load(),
 		SlowConsumers: s.stats.slowConsumers.Load(),
 		Rejected:      s.stats.rejected.Load(),
+		Panics:        s.stats.panics.Load(),
 	}
 }
 
@@ -232,6 +235,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	return s.engine.Stop(ctx)
+}
+
+// recoverConn is the last line of defence: a panic while handling a connection's input is logged with
+// its stack, counted, and costs that connection (1011), not the process. Deferred on the loop.
+func (s *Server) recoverConn(c *Conn) {
+	if r := recover(); r != nil {
+		s.stats.panics.Add(1)
+		s.logger.Error("panic while handling a connection; closing it", "conn", c.id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		if c.state == stateOpen {
+			c.Close(frame.CloseInternalError, "internal error")
+		}
+		c.violated = true
+	}
 }
 
 func (s *Server) sweepInterval() time.Duration {
@@ -331,6 +347,7 @@ func (h *engineHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 	l := c.loop
 	l.enter()
 	defer l.leave()
+	defer h.s.recoverConn(c)
 	c.lastRead = l.clock
 	c.pinged = false
 	if c.violated {
