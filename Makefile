@@ -33,6 +33,7 @@ npm-deps:
 test: deps npm-deps lint
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 10m ./fanout/ ./loop/ ./store/...
+	$(GO) test -count=1 -race -timeout 10m -run 'Race' ./server/
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
