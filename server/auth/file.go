@@ -187,15 +187,12 @@ const maxDepth = 64
 // deepstream does. hashed asks for every password to have the shape of a hash
 // of keyLength bytes. Errors carry the line.
 func parseUsers(data []byte, keyLength int, hashed bool) (map[string]*fileUser, error) {
-	if json.Valid(data) {
-		// Valid JSON is YAML except that YAML does not allow tabs for
-		// indentation. Outside strings (where JSON forbids raw control
-		// characters) a tab is whitespace, so a space means the same and
-		// keeps every byte offset and line.
-		data = bytes.ReplaceAll(data, []byte{'\t'}, []byte{' '})
-	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if json.Valid(data) {
+		// JSON is nearly YAML, but not quite (tab indentation, surrogate
+		// pairs), so it gets a parser of its own.
+		doc = jsonToNode(data)
+	} else if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, err
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
@@ -398,6 +395,8 @@ func toJSON(buf []byte, n *yaml.Node, budget *int, depth int) ([]byte, error) {
 				return nil, lineErr(n, err.Error())
 			}
 			return append(buf, b...), nil
+		case jsonNumberTag:
+			return append(buf, n.Value...), nil
 		default: // !!str, !!timestamp, !!binary, custom tags: the text as written
 			return appendJSONString(buf, n.Value), nil
 		}
@@ -412,4 +411,57 @@ func appendJSONString(buf []byte, s string) []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	return append(buf, bytes.TrimSuffix(b.Bytes(), []byte{'\n'})...)
+}
+
+// jsonNumberTag marks numbers from a JSON users file: their text is already
+// JSON and is kept as written.
+const jsonNumberTag = "!swiftlet/json-number"
+
+// jsonToNode turns valid JSON into the YAML node tree parseUsers walks, with
+// line numbers, so that a users.json is checked like a users.yml.
+func jsonToNode(data []byte) yaml.Node {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	line, seen := 1, 0
+	lineAt := func() int {
+		off := int(dec.InputOffset())
+		line += bytes.Count(data[seen:off], []byte{'\n'})
+		seen = off
+		return line
+	}
+	var value func(tok json.Token) *yaml.Node
+	next := func() json.Token {
+		tok, _ := dec.Token() // the input is valid JSON
+		return tok
+	}
+	value = func(tok json.Token) *yaml.Node {
+		n := &yaml.Node{Kind: yaml.ScalarNode, Line: lineAt()}
+		switch t := tok.(type) {
+		case json.Delim:
+			if t == '{' {
+				n.Kind, n.Tag = yaml.MappingNode, "!!map"
+				for dec.More() {
+					k := value(next())
+					n.Content = append(n.Content, k, value(next()))
+				}
+			} else {
+				n.Kind, n.Tag = yaml.SequenceNode, "!!seq"
+				for dec.More() {
+					n.Content = append(n.Content, value(next()))
+				}
+			}
+			next() // the closing delimiter
+		case string:
+			n.Tag, n.Value, n.Style = "!!str", t, yaml.DoubleQuotedStyle
+		case json.Number:
+			n.Tag, n.Value = jsonNumberTag, t.String()
+		case bool:
+			n.Tag, n.Value = "!!bool", strconv.FormatBool(t)
+		default:
+			n.Tag, n.Value = "!!null", "null"
+		}
+		return n
+	}
+	root := value(next())
+	return yaml.Node{Kind: yaml.DocumentNode, Line: 1, Content: []*yaml.Node{root}}
 }

@@ -183,6 +183,22 @@ func TestFileJSON(t *testing.T) {
 	if !r.OK || string(r.ClientData) != `{"x":[1,"é"]}` || string(r.ServerData) != "null" {
 		t.Fatalf("json users file: %+v %s", r, r.ClientData)
 	}
+
+	// JSON escapes YAML does not know (surrogate pairs, \/), numbers kept as
+	// written, and errors with lines.
+	text = `{"b\/ob": {"password": "p\ud83d\ude00", "serverData": {"n": [1.50, -0, 1e2, 123456789012345678901234]}}}`
+	p = writeFile(t, t.TempDir(), "users.json", text)
+	if f, err = NewFile(FileOptions{Path: p, AllowPlainPassword: true}); err != nil {
+		t.Fatal(err)
+	}
+	r = auth(f, `{"username":"b/ob","password":"p😀"}`)
+	if !r.OK || string(r.ServerData) != `{"n":[1.50,-0,1e2,123456789012345678901234]}` {
+		t.Fatalf("json users file: %+v %s", r, r.ServerData)
+	}
+	p = writeFile(t, t.TempDir(), "users.json", "{\n  \"alice\": {\"password\": \"pw\"},\n  \"bob\": {\"password\": 5}\n}")
+	if _, err = NewFile(FileOptions{Path: p, AllowPlainPassword: true}); err == nil || !strings.Contains(err.Error(), "line 3: password for user \"bob\"") {
+		t.Fatalf("json error: %v", err)
+	}
 }
 
 func TestFileErrors(t *testing.T) {
