@@ -31,6 +31,7 @@ const (
 	EvBadFrame                      // the server broke the protocol (Err)
 )
 
+// String names the kind as the summary table prints it.
 func (k EventKind) String() string {
 	switch k {
 	case EvMessage:
@@ -73,6 +74,7 @@ func MsgBytes(op uint8, p []byte) Event { return Event{Kind: EvMessage, Opcode: 
 // Pong is an expected pong with payload p.
 func Pong(p []byte) Event { return Event{Kind: EvPong, Payload: p} }
 
+// String renders the event compactly (payloads over 24 bytes by length only).
 func (e Event) String() string {
 	switch e.Kind {
 	case EvMessage, EvPong, EvPing:
