@@ -142,15 +142,12 @@ func validTyped(b []byte) bool {
 // fromProvider hands a provider's message about cid to the request's core, or answers
 // INVALID_RPC_CORRELATION_ID when the provider has no such request.
 func (s *Session) fromProvider(kind uint8, cid, chunk []byte) {
-	ref, ok := s.srv.rpc.lookup(s, cid)
 	ls := s.ls
-	if !ok {
+	ls.scratch = frame.EndMessage(append(ls.scratch[:0], chunk...))
+	if !s.srv.rpc.providerMessage(s.rpcCore(), kind, s, cid, ls.scratch) {
 		ls.scratch = appendUnexpected(ls.scratch[:0], &s.msg)
 		s.conn.SendText(ls.scratch)
-		return
 	}
-	ls.scratch = frame.EndMessage(append(ls.scratch[:0], chunk...))
-	s.srv.rpc.dispatch(s.rpcCore(), kind, s, ref, ls.scratch)
 }
 
 // rpcClosed releases the session's providers and requests when its connection is gone: its own

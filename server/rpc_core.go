@@ -225,11 +225,9 @@ func (c *rpcCore) finish(r *rpcRequest) {
 		c.reg.unindex(r.provider, r.cid, r, r.gen)
 	}
 	if r.requester != nil {
-		reqs := c.byRq[r.requester]
-		delete(reqs, r.cid)
-		if len(reqs) == 0 {
-			delete(c.byRq, r.requester)
-		}
+		// The requester's map stays (empty) until the requester is gone, so that its next request
+		// does not allocate a new one.
+		delete(c.byRq[r.requester], r.cid)
 	}
 	r.gen++
 	r.live = false
@@ -554,6 +552,18 @@ func (reg *rpcRegistry) removeProvider(s *Session) []rpcRef {
 		refs = append(refs, ref)
 	}
 	return refs
+}
+
+// providerMessage hands msg, provider from's message of the given kind about cid, to the core of the
+// request; false when from has no request with that correlation id (the caller then answers
+// INVALID_RPC_CORRELATION_ID). Called on here's goroutine.
+func (reg *rpcRegistry) providerMessage(here *rpcCore, kind uint8, from *Session, cid, msg []byte) bool {
+	ref, ok := reg.lookup(from, cid)
+	if !ok {
+		return false
+	}
+	reg.dispatch(here, kind, from, ref, msg)
+	return true
 }
 
 // dispatch hands a provider event to the core that owns ref: directly when that is the caller's core
