@@ -19,7 +19,7 @@ import (
 	"swiftlet/frame"
 )
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +29,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startEcho runs an engine with the echo handler and returns it with its address.
-func startEcho(t *testing.T, cfg Config) (*Server, string) {
+func startEcho(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
 	cfg.Addr = freeAddr(t)
 	cfg.Loops = 2
