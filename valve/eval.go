@@ -59,6 +59,7 @@ type ctx struct {
 	// that "users/" + user.id does not allocate. Strings aliasing it never
 	// outlive the check (names kept beyond it are cloned).
 	arena []byte
+	objs  []objIndex // capacity maxIndexedObjects, reused across checks
 }
 
 // maxPooledArena bounds the concatenation arena kept in the pool.
@@ -92,6 +93,11 @@ func (c *ctx) reset() {
 		c.arena = nil
 	}
 	c.arena = c.arena[:0]
+	for i := range c.objs {
+		c.objs[i].raw = ""
+		clear(c.objs[i].fields)
+	}
+	c.objs = c.objs[:0]
 }
 
 func typeErrorf(format string, args ...any) error {
@@ -130,7 +136,29 @@ func compile(n *node) evalFn {
 			return undefinedV, nil
 		}
 	case nMember:
-		x, name := compile(n.x), n.name
+		// Fused forms for the most common shapes: user.x, data.x, oldData.x.
+		name := n.name
+		switch n.x.op {
+		case nUser:
+			return func(c *ctx) (value, error) { return c.member(value{k: kUser}, name) }
+		case nData:
+			return func(c *ctx) (value, error) {
+				o, err := c.data.get(c.req.Data, "data")
+				if err != nil {
+					return o, err
+				}
+				return c.member(o, name)
+			}
+		case nOldData:
+			return func(c *ctx) (value, error) {
+				o, err := c.oldData.get(c.req.OldData, "oldData")
+				if err != nil {
+					return o, err
+				}
+				return c.member(o, name)
+			}
+		}
+		x := compile(n.x)
 		return func(c *ctx) (value, error) {
 			o, err := x(c)
 			if err != nil || o.k == kPending {
@@ -334,6 +362,17 @@ func compileBinary(n *node) evalFn {
 	default:
 		panic(fmt.Sprintf("valve: unknown node op %d", n.op))
 	}
+	if n.y.op == nLit {
+		// Comparison with a constant (data.price < 100): one call less.
+		lit := n.y.val
+		return func(c *ctx) (value, error) {
+			a, err := x(c)
+			if err != nil || a.k == kPending {
+				return a, err
+			}
+			return f(a, lit), nil
+		}
+	}
 	return func(c *ctx) (value, error) {
 		a, err := x(c)
 		if err != nil {
@@ -416,7 +455,7 @@ func (c *ctx) member(o value, key string) (value, error) {
 		return undefinedV, nil
 	case kJSON:
 		if o.s[0] == '{' {
-			e, err := jsonObjectGet(o.s, key)
+			e, err := c.objectGet(o.s, key)
 			if err != nil || e == "" {
 				return undefinedV, jsonErr(err)
 			}

@@ -41,17 +41,14 @@ func jsonSkipWS(s string, i int) int {
 // starting at s[i] == '"', and whether it contains escapes.
 func jsonStringEnd(s string, i int) (int, bool, error) {
 	esc := false
-	for j := i + 1; j < len(s); {
-		q := strings.IndexByte(s[j:], '"')
-		if q < 0 {
-			break
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '"':
+			return j + 1, esc, nil
+		case '\\':
+			esc = true
+			j++ // skip the escaped byte
 		}
-		b := strings.IndexByte(s[j:j+q], '\\')
-		if b < 0 {
-			return j + q + 1, esc, nil
-		}
-		esc = true
-		j += b + 2 // skip the backslash and the escaped byte
 	}
 	return 0, false, errBadJSON
 }
@@ -378,4 +375,98 @@ func jsonArrayLen(raw string) (int, error) {
 	n := 0
 	err := jsonArrayEach(raw, func(int, string) bool { n++; return true })
 	return n, err
+}
+
+// jsonField is one top-level member of an indexed object.
+type jsonField struct {
+	key string // raw key literal, quotes included
+	esc bool   // key contains escapes
+	val string // raw value
+}
+
+// objIndex lists the members of one object read during a check, so that a
+// rule reading several members of data scans it once.
+type objIndex struct {
+	raw    string
+	fields []jsonField
+}
+
+// maxIndexedObjects bounds the objects indexed per check; further objects
+// are scanned per access.
+const maxIndexedObjects = 4
+
+// indexObject scans the object raw into fields (appended to buf).
+func indexObject(raw string, buf []jsonField) ([]jsonField, error) {
+	i := jsonSkipWS(raw, 1)
+	if i < len(raw) && raw[i] == '}' {
+		return buf, nil
+	}
+	for {
+		if i >= len(raw) || raw[i] != '"' {
+			return buf, errBadJSON
+		}
+		kend, esc, err := jsonStringEnd(raw, i)
+		if err != nil {
+			return buf, err
+		}
+		key := raw[i:kend]
+		i = jsonSkipWS(raw, kend)
+		if i >= len(raw) || raw[i] != ':' {
+			return buf, errBadJSON
+		}
+		i = jsonSkipWS(raw, i+1)
+		vend, err := jsonValueEnd(raw, i)
+		if err != nil {
+			return buf, err
+		}
+		buf = append(buf, jsonField{key: key, esc: esc, val: raw[i:vend]})
+		i = jsonSkipWS(raw, vend)
+		if i >= len(raw) {
+			return buf, errBadJSON
+		}
+		if raw[i] == '}' {
+			return buf, nil
+		}
+		if raw[i] != ',' {
+			return buf, errBadJSON
+		}
+		i = jsonSkipWS(raw, i+1)
+	}
+}
+
+// objectGet returns the raw value of key in the object raw ("" if absent),
+// through the per-check index when there is room for it.
+func (c *ctx) objectGet(raw, key string) (string, error) {
+	var idx *objIndex
+	for i := range c.objs {
+		o := &c.objs[i]
+		if len(o.raw) == len(raw) && unsafe.StringData(o.raw) == unsafe.StringData(raw) {
+			idx = o
+			break
+		}
+	}
+	if idx == nil {
+		if len(c.objs) == maxIndexedObjects {
+			return jsonObjectGet(raw, key)
+		}
+		if cap(c.objs) == 0 {
+			c.objs = make([]objIndex, 0, maxIndexedObjects)
+		}
+		n := len(c.objs)
+		c.objs = c.objs[:n+1] // keeps the element's fields buffer from earlier checks
+		idx = &c.objs[n]
+		idx.raw = raw
+		var err error
+		if idx.fields, err = indexObject(raw, idx.fields[:0]); err != nil {
+			c.objs = c.objs[:len(c.objs)-1]
+			return "", err
+		}
+	}
+	for i := len(idx.fields) - 1; i >= 0; i-- { // the last duplicate wins
+		f := &idx.fields[i]
+		if jsonKeyEquals(f.key, f.esc, key) {
+			return f.val, nil
+		}
+	}
+	return "", nil
 }

@@ -131,14 +131,11 @@ func matchSegs(segs []pathSeg, s string, vars []string) bool {
 			s = s[len(sg.lit):]
 			segs = segs[1:]
 		case segStar:
+			limit := lineTerminator(s)
 			if len(segs) == 1 {
-				return !strings.ContainsAny(s, "\n\r\u2028\u2029")
+				return limit == len(s)
 			}
 			// Greedy: try the longest prefix first, as the regex would.
-			limit := len(s)
-			if i := strings.IndexAny(s, "\n\r\u2028\u2029"); i >= 0 {
-				limit = i
-			}
 			for k := limit; k >= 0; k-- {
 				if matchSegs(segs[1:], s[k:], vars) {
 					return true
@@ -165,6 +162,22 @@ func matchSegs(segs []pathSeg, s string, vars []string) bool {
 		}
 	}
 	return s == ""
+}
+
+// lineTerminator returns the index of the first JavaScript line terminator
+// (\n \r U+2028 U+2029, which "." does not match) in s, or len(s).
+func lineTerminator(s string) int {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\n', '\r':
+			return i
+		case 0xe2: // U+2028 and U+2029 are e2 80 a8 and e2 80 a9
+			if i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xa8 || s[i+2] == 0xa9) {
+				return i
+			}
+		}
+	}
+	return len(s)
 }
 
 // choiceCache remembers, per (section, rule type, name), which entry wins.
