@@ -21,4 +21,16 @@
 // lazily from their bytes: a member access scans one level of the raw text
 // (duplicate keys: the last wins, as with JSON.parse) and nothing is
 // materialised, so a check allocates nothing but concatenated strings.
+//
+// Differences from deepstream, all detected when the file is loaded unless
+// noted: identifiers other than the rule variables (Math, Date, …) are
+// rejected rather than resolved as JavaScript globals; bitwise, exponent,
+// in/instanceof, comma, optional-chaining and ?? operators, object and
+// template literals are not supported; regexes that RE2 cannot express
+// (lookaround, backreferences, the y flag) are rejected, and a match()
+// argument computed at run time that cannot be translated is a rule error;
+// reading an inherited prototype property (data.constructor, 'x'.charAt
+// without a call, a match result's .index) gives undefined; case mapping
+// follows Go's unicode tables and string order uses code points for
+// characters outside the BMP.
 package valve

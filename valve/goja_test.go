@@ -172,9 +172,18 @@ func genJSONObject(r *rand.Rand, depth int) map[string]any {
 	return m
 }
 
+// rawDocs exercise the lazy JSON reader: duplicate keys, escapes, spacing.
+var rawDocs = []string{
+	`{"a":1,"a":"x"}`, ` { "s" : "a\u0062\"" , "arr" : [ 1 , {"x":2} ] , "n":-0.5e1} `, `{"\u0061":3,"obj":{"a":{"a":[]}}}`,
+	`[1, [2, 3], {"n": null}]`, `{"x":"[{\\","length":2,"0":"zero"}`, `"str"`, `12.5`, `{"b":true,"b":false}`,
+}
+
 func genDoc(r *rand.Rand) []byte {
-	if r.IntN(8) == 0 {
+	switch r.IntN(8) {
+	case 0:
 		return nil
+	case 1:
+		return []byte(rawDocs[r.IntN(len(rawDocs))])
 	}
 	var v any = genJSONObject(r, 2)
 	if r.IntN(6) == 0 {
