@@ -99,6 +99,9 @@ func BenchMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench: -rounds must be >= 1, -warmup >= 0, -budget > 0")
 		return 2
 	}
+	if *rounds < 10 {
+		fmt.Fprintf(stderr, "bench: warning: -rounds %d; a published figure needs at least 10 measured rounds\n", *rounds)
+	}
 	if *label == "" {
 		*label = time.Now().UTC().Format("20060102-150405")
 	}
