@@ -31,6 +31,5 @@
 // argument computed at run time that cannot be translated is a rule error;
 // reading an inherited prototype property (data.constructor, 'x'.charAt
 // without a call, a match result's .index) gives undefined; case mapping
-// follows Go's unicode tables and string order uses code points for
-// characters outside the BMP.
+// follows Go's unicode tables.
 package valve
