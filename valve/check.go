@@ -82,9 +82,9 @@ func ruleHasOldData(t RuleType) bool { return t == Read || t == Write || t == De
 
 // User is the authenticated identity a check runs for.
 type User struct {
-	ID            string
-	Authenticated bool
-	Data          []byte // serverData JSON, nil = null
+	ID            string // user.id
+	Authenticated bool   // user.isAuthenticated
+	Data          []byte // user.data: the serverData JSON; nil = null
 }
 
 // Request describes one permission check. Check copies the struct and only
@@ -249,10 +249,10 @@ func (c *ctx) setup(req *Request, lookup Lookup, e *entry) {
 
 // RuleError is a rule that threw during evaluation.
 type RuleError struct {
-	Section Section
-	Type    RuleType
-	Path    string
-	Err     error
+	Section Section  // section of the rule
+	Type    RuleType // rule type that was evaluated
+	Path    string   // path of the winning entry, as written in the file
+	Err     error    // what the rule threw, e.g. "TypeError: Cannot read properties of null (reading 'role')"
 }
 
 // Error implements error.
