@@ -28,10 +28,16 @@ type Target struct {
 func Targets(scripts, swiftletBin string) map[string]Target {
 	return map[string]Target{
 		"swiftlet": {Name: "swiftlet", Proto: ProtoDeepstream, Command: func(port int) (*exec.Cmd, error) {
-			if _, err := os.Stat(swiftletBin); err != nil {
+			bin, err := filepath.Abs(swiftletBin)
+			if err == nil {
+				_, err = os.Stat(bin)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("%w: swiftlet binary: %v", ErrNotInstalled, err)
 			}
-			return exec.Command(swiftletBin, "start", "--host", "127.0.0.1", "--port", strconv.Itoa(port)), nil
+			// No Dir: startServer runs it in the log directory, so
+			// whatever it stores (./data) stays out of the source tree.
+			return exec.Command(bin, "start", "--host", "127.0.0.1", "--port", strconv.Itoa(port)), nil
 		}},
 		"socketio": {Name: "socketio", Proto: ProtoSocketIO, Command: func(port int) (*exec.Cmd, error) {
 			dir := filepath.Join(scripts, "socketio")
@@ -77,7 +83,8 @@ type server struct {
 }
 
 // startServer starts t on 127.0.0.1:port, its output going to logPath, and
-// waits until the port accepts connections.
+// waits until the port accepts connections. A command without its own
+// directory runs in logPath's directory.
 func startServer(ctx context.Context, t Target, port int, logPath string) (*server, error) {
 	cmd, err := t.Command(port)
 	if err != nil {
@@ -91,6 +98,9 @@ func startServer(ctx context.Context, t Target, port int, logPath string) (*serv
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = f, f
+	if cmd.Dir == "" {
+		cmd.Dir = filepath.Dir(logPath)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		f.Close()
