@@ -2,6 +2,7 @@ package loop
 
 import (
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -44,6 +45,7 @@ type Conn struct {
 	closeAfterFlush bool
 	violated        bool // the peer broke the protocol; its further input is discarded
 	dropped         bool // the socket close is queued in gnet: nothing more is written or read
+	halfClosed      bool // our side of TCP is shut down after a protocol violation
 	index           int  // position in loop.conns
 
 	ctx any
@@ -176,7 +178,15 @@ func (c *Conn) flush() {
 	if c.state == stateClosed {
 		return
 	}
-	if pending := c.gc.OutboundBuffered(); pending > c.loop.srv.cfg.MaxOutboundBytes {
+	pending := c.gc.OutboundBuffered()
+	if c.violated && c.state == stateClosing && pending == 0 && !c.halfClosed {
+		// We failed the connection and our close frame is on the wire: close our side of TCP first
+		// (RFC 6455 7.1.1) so the peer sees the end at once. Reading goes on, discarding, until the
+		// peer closes too (or the close timeout), which avoids resetting a peer still sending.
+		c.halfClosed = true
+		_ = syscall.Shutdown(c.gc.Fd(), syscall.SHUT_WR)
+	}
+	if pending > c.loop.srv.cfg.MaxOutboundBytes {
 		c.loop.srv.stats.slowConsumers.Add(1)
 		c.loop.srv.logger.Warn("slow consumer disconnected", "conn", c.id, "remote", c.gc.RemoteAddr().String(),
 			"pending", pending, "limit", c.loop.srv.cfg.MaxOutboundBytes)

@@ -155,19 +155,56 @@ func LoadConfig(path string) (Config, error) {
 	return cfg, nil
 }
 
+// substituteEnv replaces ${NAME} with the environment variable NAME outside comments; a reference to
+// a variable that is not set is an error (a silent empty value would hide a deployment mistake).
+func substituteEnv(data []byte) ([]byte, error) {
+	var missing []string
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for i, line := range lines {
+		code := line[:commentStart(line)]
+		if !envRef.Match(code) {
+			continue
+		}
+		code = envRef.ReplaceAllFunc(code, func(m []byte) []byte {
+			name := string(m[2 : len(m)-1])
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return []byte(v)
+		})
+		lines[i] = append(code, line[commentStart(line):]...)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("environment variables not set: %s", strings.Join(missing, ", "))
+	}
+	return bytes.Join(lines, nil), nil
+}
+
+// commentStart returns where a YAML comment starts in line (a # at the start or after white space,
+// outside quotes), or len(line).
+func commentStart(line []byte) int {
+	var quote byte
+	for i, c := range line {
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+			return i
+		}
+	}
+	return len(line)
+}
+
 // ParseConfig parses YAML config text over the defaults and validates the result.
 func ParseConfig(data []byte) (Config, error) {
-	var missing []string
-	data = envRef.ReplaceAllFunc(data, func(m []byte) []byte {
-		name := string(m[2 : len(m)-1])
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		return []byte(v)
-	})
-	if len(missing) > 0 {
-		return Config{}, fmt.Errorf("environment variables not set: %s", strings.Join(missing, ", "))
+	data, err := substituteEnv(data)
+	if err != nil {
+		return Config{}, err
 	}
 	cfg := Defaults()
 	dec := yaml.NewDecoder(bytes.NewReader(data))

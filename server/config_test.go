@@ -76,3 +76,14 @@ func TestConfigValues(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigEnvSubstitutionSkipsComments(t *testing.T) {
+	t.Setenv("SWIFTLET_TEST_HOST", "127.0.0.9")
+	cfg, err := ParseConfig([]byte("# use ${NOT_SET_AT_ALL} here\nhost: \"${SWIFTLET_TEST_HOST}\" # or ${ALSO_NOT_SET}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Host != "127.0.0.9" {
+		t.Fatalf("host %q", cfg.Host)
+	}
+}
