@@ -126,6 +126,9 @@ func (s *Server) Attach(e *loop.Server) { s.engine = e }
 // is queued, then the store flushes and closes.
 func (s *Server) Close() error {
 	s.stopWatch()
+	st := s.fan.Stats()
+	s.logger.Info("delivery totals", "records", st.Records, "sends", st.Sends, "delivered", st.Delivered,
+		"frames", st.Frames, "drains", st.Drains, "wakes", st.Wakes, "deferred", st.Deferred, "ringFull", st.RingFull)
 	for _, sh := range s.records.shards {
 		sh.stop()
 	}

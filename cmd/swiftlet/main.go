@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -77,6 +78,7 @@ func start(args []string, stdout, stderr io.Writer) int {
 	port := fs.Int("port", 0, "port to listen on (default 6020, or the config's port)")
 	configPath := fs.String("config", "", "YAML config file (see conf/example.yml)")
 	echo := fs.Bool("echo", false, "test mode: echo every WebSocket message instead of speaking deepstream")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -104,6 +106,18 @@ func start(args []string, stdout, stderr io.Writer) int {
 	}
 	logger := newLogger(stderr, cfg.LogLevel)
 	slog.SetDefault(logger)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "swiftlet: cpuprofile: %v\n", err)
+			return 2
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "swiftlet: cpuprofile: %v\n", err)
+			return 2
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 
 	var h loop.Handler = loop.EchoHandler{}
 	var srv *server.Server
