@@ -30,7 +30,7 @@ func ParseRows(s string) ([]Row, error) {
 		a, b, ok := strings.Cut(strings.TrimSpace(f), "x")
 		sn, err1 := strconv.Atoi(a)
 		pn, err2 := strconv.Atoi(b)
-		if !ok || err1 != nil || err2 != nil || sn < 1 || pn < 1 || pn > 1<<20 {
+		if !ok || err1 != nil || err2 != nil || sn < 1 || pn < 1 || pn > maxPublishers {
 			return nil, fmt.Errorf("bad row %q: want all, quick or SxP (e.g. 1000x100)", f)
 		}
 		rows = append(rows, Row{sn, pn})

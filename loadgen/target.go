@@ -30,7 +30,13 @@ func Targets(scripts, swiftletBin string) map[string]Target {
 		"swiftlet": {Name: "swiftlet", Proto: ProtoDeepstream, Command: func(port int) (*exec.Cmd, error) {
 			bin, err := filepath.Abs(swiftletBin)
 			if err == nil {
-				_, err = os.Stat(bin)
+				var fi os.FileInfo
+				if fi, err = os.Stat(bin); err == nil && !fi.Mode().IsRegular() {
+					err = fmt.Errorf("%s is not a file", bin)
+				}
+			}
+			if swiftletBin == "" {
+				err = errors.New("no path given")
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%w: swiftlet binary: %v", ErrNotInstalled, err)
