@@ -14,9 +14,9 @@
 // histograms, so a delivery costs no allocation and, on average, a small
 // fraction of one lock.
 //
-// Every published message carries a stamp "<round>.<publish index>.<send ns>"
-// that a receiver parses from the tail of the message without parsing the
-// whole message; a per-connection bitset over the publish indices of the
+// Every published message carries a 24-hex-digit stamp (round, publish
+// index, send time in ns) that a receiver decodes from the tail of the
+// message without parsing the whole message; a per-connection bitset over the publish indices of the
 // round counts every delivery exactly once and detects duplicates.
 //
 // BenchMain and CompareMain are the entry points behind `swiftlet bench` and
