@@ -16,8 +16,9 @@
 //
 // Every published message carries a 24-hex-digit stamp (round, publish
 // index, send time in ns) that a receiver decodes from the tail of the
-// message without parsing the whole message; a per-connection bitset over the publish indices of the
-// round counts every delivery exactly once and detects duplicates.
+// message without parsing the whole message; a per-connection bitset over
+// the publish indices of the round counts every delivery exactly once and
+// detects duplicates.
 //
 // BenchMain and CompareMain are the entry points behind `swiftlet bench` and
 // `swiftlet compare`.
