@@ -30,8 +30,8 @@ npm-deps:
 	  fi; \
 	done
 
-test: deps npm-deps lint
-	$(GO) test -count=1 -timeout 20m ./...
+test: deps npm-deps lint build
+	SWIFTLET_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 10m ./fanout/ ./loop/ ./store/...
 	$(GO) test -count=1 -race -timeout 10m -run 'Race' ./server/
 
@@ -46,11 +46,11 @@ fmt:
 
 # The full latency matrix against all three targets (takes a while; see README).
 bench: build npm-deps
-	./$(BIN) bench -targets swiftlet,socketio,deepstream -rows all -swiftlet-bin ./$(BIN) -label $$(date +%Y-%m-%d)
+	./$(BIN) bench -targets swiftlet,socketio,deepstream -rows all -swiftlet-bin $(CURDIR)/$(BIN) -label full-$$(date -u +%Y%m%d-%H%M%S)
 
 # The small rows only: fast enough to run as a smoke test.
 bench-quick: build npm-deps
-	./$(BIN) bench -targets swiftlet,socketio,deepstream -rows quick -swiftlet-bin ./$(BIN) -label quick-$$(date +%Y%m%d-%H%M%S) -out /tmp/swiftlet-results
+	./$(BIN) bench -targets swiftlet,socketio,deepstream -rows quick -swiftlet-bin $(CURDIR)/$(BIN) -label quick-$$(date -u +%Y%m%d-%H%M%S)
 
 # Go micro-benchmarks of the hot paths.
 gobench:
