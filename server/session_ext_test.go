@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -655,13 +656,14 @@ func TestRaceSessions(t *testing.T) {
 		keys = append(keys, "Erace/e"+fmt.Sprint(i), "Rrace/r"+fmt.Sprint(i))
 	}
 	stop := time.Now().Add(duration)
+	var st raceStats
 	var wg sync.WaitGroup
 	errc := make(chan error, workers)
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := raceWorker(ts.addr, uint64(w), stop, events, records); err != nil {
+			if err := raceWorker(ts.addr, uint64(w), stop, events, records, &st); err != nil {
 				errc <- fmt.Errorf("worker %d: %w", w, err)
 			}
 		}()
@@ -673,6 +675,11 @@ func TestRaceSessions(t *testing.T) {
 	}
 	if t.Failed() {
 		return
+	}
+	t.Logf("%d connections, %d messages sent, %d received, %d listen requests answered",
+		st.conns.Load(), st.sent.Load(), st.received.Load(), st.answered.Load())
+	if st.answered.Load() == 0 || st.conns.Load() <= workers {
+		t.Errorf("the storm missed listening or reconnects")
 	}
 	waitCount(t, ts, 0, keys...)
 
@@ -711,14 +718,15 @@ func TestRaceSessions(t *testing.T) {
 
 // raceWorker is one client of TestRaceSessions. It returns an error for anything a valid client
 // should never see: a parse error, an unknown topic, a closed connection it did not close.
-func raceWorker(addr string, seed uint64, stop time.Time, events, records []string) error {
+func raceWorker(addr string, seed uint64, stop time.Time, events, records []string, st *raceStats) error {
 	rnd := newRand(seed)
 	for conn := 0; time.Now().Before(stop); conn++ {
 		c, err := tryDial(addr)
 		if err != nil {
 			return err
 		}
-		err = raceSession(c, rnd, seed, stop, events, records)
+		st.conns.Add(1)
+		err = raceSession(c, rnd, seed, stop, events, records, st)
 		if err != nil {
 			return fmt.Errorf("connection %d: %w", conn, err)
 		}
@@ -726,11 +734,17 @@ func raceWorker(addr string, seed uint64, stop time.Time, events, records []stri
 	return nil
 }
 
-func raceSession(c *client, rnd *xorshift, seed uint64, stop time.Time, events, records []string) error {
+// raceStats counts what the storm did, so the test can tell it did something.
+type raceStats struct {
+	conns, sent, received, answered atomic.Int64
+}
+
+func raceSession(c *client, rnd *xorshift, seed uint64, stop time.Time, events, records []string, st *raceStats) error {
 	var wmu sync.Mutex
 	write := func(msg string) error {
 		wmu.Lock()
 		defer wmu.Unlock()
+		st.sent.Add(int64(strings.Count(msg, "+")))
 		c.ws.SetWriteDeadline(time.Now().Add(replyTimeout))
 		return c.ws.WriteMessage(websocket.TextMessage, []byte(ds(msg)))
 	}
@@ -756,6 +770,9 @@ func raceSession(c *client, rnd *xorshift, seed uint64, stop time.Time, events, 
 				return
 			}
 			for _, m := range strings.Split(string(payload), "\x1e") {
+				if m != "" {
+					st.received.Add(1)
+				}
 				parts := strings.Split(m, "\x1f")
 				switch {
 				case len(parts) < 2:
@@ -768,6 +785,7 @@ func raceSession(c *client, rnd *xorshift, seed uint64, stop time.Time, events, 
 					if rr.next()%2 == 0 {
 						answer = "LR"
 					}
+					st.answered.Add(1)
 					if err := write(parts[0] + "|" + answer + "|" + parts[2] + "|" + parts[3] + "+"); err != nil {
 						readErr <- nil // the writer is closing the connection
 						return
