@@ -87,8 +87,11 @@
 // longer than Window for it. The time measured is the drain's own; the loop's writes come after it,
 // and when they take longer than the window the timer's drain simply runs right after them. The
 // first drain after an idle period is always immediate. Window 0 disables the timer: every drain is
-// immediate. BenchmarkRound measures both settings on benchmark.md's rows (with one system call per
-// connection per drain standing in for the writes): natural batching alone gives about 3 drains and
-// 1.5 frames per subscriber per round at every size, the window brings the 1000x100 row to about
-// 1.1 frames per subscriber.
+// immediate. BenchmarkRound measures both settings on benchmark.md's rows, back to back as the
+// load generator runs them, with one getppid per connection per drain standing in for the write:
+// natural batching alone gives 2-3 drains and 1.2-1.5 frames per subscriber per round at every size;
+// the window cuts the 1000x100 row to 1.0 frame per subscriber but, since back-to-back rounds count
+// as load, lengthens that round to about the window (0.28 ms -> 1.2 ms with these cheap stand-in
+// writes). Real socket writes cost more, which shifts the balance towards the window; the server
+// chooses through Options.Window.
 package fanout

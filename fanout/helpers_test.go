@@ -20,6 +20,7 @@ type fakeShard struct {
 	exit chan struct{}
 
 	dirty []flusher // shard goroutine only
+	after func()    // if set, run after each function and its flush (set it on the shard goroutine)
 }
 
 // flusher is a subscriber that wants to hear when the function that wrote to it has returned, as a
@@ -63,6 +64,9 @@ func (f *fakeShard) run() {
 				fn()
 				q[i] = nil
 				f.flush()
+				if f.after != nil {
+					f.after()
+				}
 			}
 		}
 	}
