@@ -624,6 +624,106 @@ func TestEventsReachOtherLoops(t *testing.T) {
 	waitCount(t, ts, 0, "Enews")
 }
 
+// TestRecordDeleteUnsubscribesEveryone: a delete reaches every subscriber on every loop with R|A|D,
+// and leaves nobody subscribed; the name can be created afresh.
+func TestRecordDeleteUnsubscribesEveryone(t *testing.T) {
+	ts := startServer(t, nil)
+	var cs []*client
+	for range 3 {
+		c := dialClient(t, ts.addr).loggedIn()
+		defer c.close()
+		c.sendText("R|CR|del/1+")
+		c.expect("R|A|S|del/1")
+		got, err := c.read()
+		if err != nil || !strings.HasPrefix(got, "R|R|del/1|") {
+			t.Fatalf("read: %s %v", short(got), err)
+		}
+		cs = append(cs, c)
+	}
+	cs[0].sendText(`R|U|del/1|1|{"a":1}+`)
+	for _, c := range cs[1:] {
+		c.expect(`R|U|del/1|1|{"a":1}`)
+	}
+	cs[1].sendText("R|D|del/1+")
+	for _, c := range cs {
+		c.expect("R|A|D|del/1")
+	}
+	waitCount(t, ts, 0, "Rdel/1")
+	cs[0].sendText("R|US|del/1+")
+	cs[0].expect("R|E|NOT_SUBSCRIBED|del/1")
+	// H is answered by the record's owner, after the loop's own R|A|S of a CR in the same frame: one
+	// at a time.
+	cs[2].sendText("R|H|del/1+")
+	cs[2].expect("R|H|del/1|F")
+	cs[2].sendText("R|CR|del/1+")
+	cs[2].expect("R|A|S|del/1", "R|R|del/1|0|{}")
+}
+
+// TestSlowConsumerSession: a subscriber that stops reading is dropped on its own; a subscriber that
+// reads gets every event in order, and the publisher is still served. The publisher keeps at most
+// two batches ahead of the reader, so only the subscriber that does not read can pass the limit.
+func TestSlowConsumerSession(t *testing.T) {
+	ts := startServer(t, func(c *server.Config) { c.MaxOutboundBytes = 1 << 20 })
+	slow := dialClient(t, ts.addr).loggedIn()
+	defer slow.close()
+	slow.raw.(*net.TCPConn).SetReadBuffer(4096)
+	slow.sendText("E|S|flood+")
+	slow.expect("E|A|S|flood")
+	good := dialClient(t, ts.addr).loggedIn()
+	defer good.close()
+	good.sendText("E|S|flood+")
+	good.expect("E|A|S|flood")
+	pub := dialClient(t, ts.addr).loggedIn()
+	defer pub.close()
+
+	const batches, perBatch = 200, 100 // 20 MB of events in all
+	payload := strings.Repeat("x", 1000)
+	progress := make(chan struct{}, batches)
+	done := make(chan error, 1)
+	go func() {
+		for i := range batches * perBatch {
+			want := fmt.Sprintf("E|EVT|flood|S%d/%s", i, payload)
+			got, err := good.read()
+			if err != nil {
+				done <- fmt.Errorf("event %d: %v", i, err)
+				return
+			}
+			if got != want {
+				done <- fmt.Errorf("event %d: got %s", i, short(got))
+				return
+			}
+			if i%perBatch == perBatch-1 {
+				progress <- struct{}{}
+			}
+		}
+		done <- nil
+	}()
+	var batch strings.Builder
+	for b := range batches {
+		if b >= 2 {
+			select {
+			case <-progress:
+			case err := <-done:
+				t.Fatalf("before batch %d: %v", b, err)
+			}
+		}
+		batch.Reset()
+		for i := b * perBatch; i < (b+1)*perBatch; i++ {
+			fmt.Fprintf(&batch, "E|EVT|flood|S%d/%s+", i, payload)
+		}
+		pub.sendText(batch.String())
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ts.eng.Stats().SlowConsumers == 0 {
+		t.Fatal("the subscriber that did not read was not dropped")
+	}
+	waitCount(t, ts, 1, "Eflood") // only the reader is left
+	pub.probe(inOpen)
+	good.probe(inOpen)
+}
+
 // waitCount waits until every topic key has want subscribers (closing is asynchronous).
 func waitCount(t *testing.T, ts *testServer, want int, keys ...string) {
 	t.Helper()
@@ -639,7 +739,7 @@ func waitCount(t *testing.T, ts *testServer, want int, keys ...string) {
 }
 
 // TestRaceSessions runs 20 clients doing random subscribe, unsubscribe, emit, record reads, writes,
-// discards, listens and reconnects at once (run it with -race); afterwards the server still serves a
+// discards, deletes, listens, presence subscriptions and reconnects at once (run it with -race); afterwards the server still serves a
 // fresh client and no subscription is left behind.
 func TestRaceSessions(t *testing.T) {
 	ts := startServer(t, nil)
@@ -649,7 +749,7 @@ func TestRaceSessions(t *testing.T) {
 		duration = time.Second
 	}
 	var events, records []string
-	var keys []string
+	keys := []string{"U"} // presence subscribers of everyone
 	for i := range 4 {
 		events = append(events, fmt.Sprintf("race/e%d", i))
 		records = append(records, fmt.Sprintf("race/r%d", i))
@@ -810,7 +910,11 @@ func raceSession(c *client, rnd *xorshift, seed uint64, stop time.Time, events, 
 		case op < 57:
 			err = write("R|CR|" + rec + "+")
 		case op < 72:
-			err = write(fmt.Sprintf(`R|CU|%s|-1|{"w":%d,"n":%d}|{}+`, rec, seed, n))
+			cfg := "{}"
+			if n%2 == 0 {
+				cfg = `{"writeSuccess":true}` // acks that may reach a session already gone
+			}
+			err = write(fmt.Sprintf(`R|CU|%s|-1|{"w":%d,"n":%d}|%s+`, rec, seed, n, cfg))
 		case op < 82:
 			err = write("R|US|" + rec + "+")
 		case op < 86:
@@ -819,8 +923,15 @@ func raceSession(c *client, rnd *xorshift, seed uint64, stop time.Time, events, 
 			err = write("E|UL|race/e.*+")
 		case op < 91:
 			err = write("R|L|race/r[02]+")
-		case op < 93:
+		case op < 92:
 			err = write("R|H|" + rec + "+R|HD|" + rec + "+R|SN|" + rec + "+")
+		case op < 93:
+			// Deletes only touch the last record, so the first one keeps its writes for the check.
+			err = write("R|D|" + records[len(records)-1] + "+")
+		case op < 94:
+			err = write("U|S|S+")
+		case op < 95:
+			err = write("U|US|US+")
 		case op < 97:
 			time.Sleep(time.Duration(rnd.next()%3) * time.Millisecond)
 		default:
