@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"swiftlet/frame"
+	"swiftlet/valve"
 )
 
 // Presence (protocol.md section 7). The registry counts the logged-in connections of every username;
@@ -123,6 +124,12 @@ func (s *Session) presenceClosed() {
 // follow, is not an error: the client batches users per tick and acks per batch.
 func (s *Session) handlePresence(chunk []byte) {
 	m := &s.msg
+	// Subscriptions and queries need the presence "allow" rule; deepstream checks it with the
+	// message's first data part as the name (S, Q or the client's correlation id).
+	if (m.Action == frame.ActionSubscribe || m.Action == frame.ActionQuery) && len(m.Data) > 0 &&
+		!s.permit(frame.TopicPresence, valve.SectionPresence, valve.Allow, m.Data[0], nil, chunk) {
+		return
+	}
 	switch m.Action {
 	case frame.ActionSubscribe, frame.ActionUnsubscribe:
 		sub := m.Action == frame.ActionSubscribe

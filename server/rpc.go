@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"swiftlet/frame"
+	"swiftlet/valve"
 )
 
 // rpcRegistry is the RPC state shared by all loops: who provides which name, and the index of the
@@ -71,6 +72,9 @@ func (s *Session) handleRPC(chunk []byte) {
 	switch m.Action {
 	case frame.ActionSubscribe:
 		if name, ok := s.nameArg(frame.TopicRPC, chunk); ok {
+			if !s.permit(frame.TopicRPC, valve.SectionRPC, valve.Provide, name, nil, chunk) {
+				return
+			}
 			if !s.srv.rpc.provide(s, name) {
 				s.sendError(frame.TopicRPC, frame.EvMultipleSubscriptions, name)
 				return
@@ -91,9 +95,24 @@ func (s *Session) handleRPC(chunk []byte) {
 			s.sendError(frame.TopicRPC, frame.EvMessagePermissionError, nil, m.ActionRaw)
 			return
 		}
-		if len(m.Data) != 3 || len(m.Data[0]) == 0 || len(m.Data[1]) == 0 || !validTyped(m.Data[2]) {
+		if len(m.Data) != 3 || len(m.Data[0]) == 0 || len(m.Data[1]) == 0 {
 			s.invalidData(frame.TopicRPC, chunk)
 			return
+		}
+		v, err := frame.ParseTyped(m.Data[2])
+		if err != nil {
+			s.invalidData(frame.TopicRPC, chunk)
+			return
+		}
+		if s.srv.perm != nil {
+			var data []byte
+			if v.Kind != frame.KindUndefined {
+				data = v.AppendJSON(s.ls.jsonBuf[:0])
+				s.ls.jsonBuf = data
+			}
+			if !s.permit(frame.TopicRPC, valve.SectionRPC, valve.RequestRule, m.Data[0], data, chunk) {
+				return
+			}
 		}
 		ls := s.ls
 		ls.scratch = frame.EndMessage(append(ls.scratch[:0], chunk...))

@@ -60,9 +60,12 @@ rpc:
   "*":
     provide: true
     request: true
+  "admin/$op":
+    provide: "user.id === 'alice'"
+    request: "typeof data.firstname === 'string' && $op !== 'drop'"
 presence:
   "*":
-    allow: true
+    allow: "user.id === 'alice'"
 `)
 
 let srv
@@ -214,6 +217,61 @@ test('events: a rule with _() is checked off the loop; the session\'s later mess
   await sleep(50)
   assert.deepEqual(sub.messages, [])
   s.ws.close(); sub.ws.close()
+})
+
+test('rpc: provide and request rules, with path variables and the exact denial layouts', async () => {
+  const alice = await raw('alice')
+  const bob = await raw('bob')
+  bob.send('P|S|admin/x+')
+  assert.equal(await bob.next(), 'P|E|MESSAGE_DENIED|admin/x|S')
+  alice.send('P|S|admin/x+'); assert.equal(await alice.next(), 'P|A|S|admin/x')
+  alice.send('P|S|admin/drop+'); assert.equal(await alice.next(), 'P|A|S|admin/drop')
+  bob.send('P|REQ|admin/x|c1|O{"firstname":1}+')
+  assert.equal(await bob.next(), 'P|E|MESSAGE_DENIED|admin/x|REQ|c1|O{"firstname":1}')
+  bob.send('P|REQ|admin/drop|c2|O{"firstname":"A"}+')
+  assert.equal(await bob.next(), 'P|E|MESSAGE_DENIED|admin/drop|REQ|c2|O{"firstname":"A"}')
+  // undefined data: data.firstname throws, a permission error
+  bob.send('P|REQ|admin/x|c3|U+')
+  assert.equal(await bob.next(), 'P|E|MESSAGE_PERMISSION_ERROR|admin/x|REQ|c3|U')
+  // nothing denied reached the provider; an allowed request does, and its answer comes back
+  bob.send('P|REQ|admin/x|c4|O{"firstname":"A"}+')
+  assert.equal(await alice.next(), 'P|REQ|admin/x|c4|O{"firstname":"A"}')
+  alice.send('P|A|REQ|admin/x|c4+P|RES|admin/x|c4|SBob+')
+  assert.equal(await bob.next(), 'P|A|REQ|admin/x|c4')
+  assert.equal(await bob.next(), 'P|RES|admin/x|c4|SBob')
+  await sleep(50)
+  assert.deepEqual(alice.messages, [])
+  alice.ws.close(); bob.ws.close()
+})
+
+test('presence: the allow rule guards subscriptions and queries', async () => {
+  const alice = await raw('alice')
+  const bob = await raw('bob')
+  bob.send('U|S|S+')
+  assert.equal(await bob.next(), 'U|E|MESSAGE_DENIED|S|S')
+  bob.send('U|Q|Q+')
+  assert.equal(await bob.next(), 'U|E|MESSAGE_DENIED|Q|Q')
+  bob.send('U|S|7|["alice"]+')
+  assert.equal(await bob.next(), 'U|E|MESSAGE_DENIED|7|S|["alice"]')
+  bob.send('U|Q|8|["alice"]+')
+  assert.equal(await bob.next(), 'U|E|MESSAGE_DENIED|8|Q|["alice"]')
+  alice.send('U|S|S+'); assert.equal(await alice.next(), 'U|A|S|S')
+  alice.send('U|Q|9|["bob","carol"]+')
+  assert.equal(await alice.next(), 'U|Q|9|{"bob":true,"carol":false}')
+  // bob's denied subscriptions left him unsubscribed: alice leaving and coming back tells him nothing
+  alice.ws.close()
+  await sleep(50)
+  const again = await raw('alice')
+  await sleep(50)
+  assert.deepEqual(bob.messages, [])
+  again.ws.close(); bob.ws.close()
+})
+
+test('the real client sees an RPC denial in the callback', async () => {
+  const c = srv.client()
+  await srv.login(c, { username: 'bob', password: 'pw' })
+  const err = await new Promise(resolve => c.rpc.make('admin/x', { firstname: 1 }, (e) => resolve(e)))
+  assert.equal(err, 'MESSAGE_DENIED')
 })
 
 test('the real client sees denials as error events', async () => {
