@@ -80,12 +80,19 @@ func (sh *shard) drain() {
 	sh.delivered.Add(c.delivered)
 	sh.frames.Add(c.frames)
 	sh.bytes.Add(c.bytes)
-	busy := c.records >= deferRecords
+	busy := c.records >= deferRecords || c.frames >= deferFrames
 	*c = drainCounts{}
+	hold := busy || sh.linger > 0
+	if busy {
+		sh.linger = lingerWindows
+	} else if sh.linger > 0 {
+		sh.linger--
+	}
 
-	// Busy and fast: keep sched at 1 so producers do not wake us, and drain again Window after this
-	// drain started. Otherwise (idle, or a drain so slow that natural batching already coalesces),
-	// clear sched and look again for records whose producers saw sched == 1 and did not wake us.
+	// Busy (or busy less than lingerWindows drains ago) and fast: keep sched at 1 so producers do not
+	// wake us, and drain again Window after this drain started. Otherwise (idle, or a drain so slow
+	// that natural batching already coalesces), clear sched and look again for records whose
+	// producers saw sched == 1 and did not wake us.
 	//
 	// A claimed but uncommitted slot at head does not count: its producer commits and then wakes,
 	// and since its commit comes after our look (we did not see it) and our Store(0) before the look,
@@ -93,10 +100,10 @@ func (sh *shard) drain() {
 	// long as that producer is preempted between its claim and its commit (milliseconds on a loaded
 	// machine: measured thousands of empty drains per benchmark round). Likewise the overflow list
 	// only counts when the ring is empty to its tail, the one state in which a drain can take it.
-	if busy && sh.e.window > 0 {
+	if hold && sh.e.window > 0 {
 		if el := time.Since(start); el < sh.e.window {
 			sh.deferred.Add(1)
-			sh.timer.Reset(sh.e.window - el)
+			sh.executor().Execute(sh.armFn)
 			return
 		}
 	}

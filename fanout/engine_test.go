@@ -432,7 +432,8 @@ func TestLoneMessageIsNotWindowed(t *testing.T) {
 }
 
 // TestWindowDefersBusyShard: after a drain of at least deferRecords records that was quick, the
-// shard stays scheduled and the next message waits for the window timer.
+// shard stays scheduled and the next message waits for the window timer; it keeps coalescing for
+// lingerWindows quiet windows after its last busy drain, and then drains at once again.
 func TestWindowDefersBusyShard(t *testing.T) {
 	e, sh := testEngine(t, 1, time.Hour, 0)
 	s := &fakeSub{t: t, name: "s", sh: sh[0]}
@@ -443,20 +444,75 @@ func TestWindowDefersBusyShard(t *testing.T) {
 		}
 	})
 	waitFor(t, waitLimit, "the busy batch", func() bool { return s.count() == deferRecords })
+	sh[0].do(func() {}) // the drain has returned and the timer is armed
 	if st := e.Stats(); st.Deferred != 1 || st.Drains != 1 {
 		t.Fatalf("after a busy drain: %+v", st)
 	}
-	e.Publish("t", evt("t", "p", deferRecords), nil)
-	sh[0].do(func() {}) // anything an immediate wake queued has run by now
-	if s.count() != deferRecords {
-		t.Fatal("a message after a busy drain was not held for the window")
+	// fire ends the window: the timer's drain runs, and has returned when fire does.
+	fire := func() {
+		before := e.Stats().Drains
+		e.shards[0].timer.Reset(0)
+		waitFor(t, waitLimit, "the window's drain", func() bool { return e.Stats().Drains == before+1 })
+		sh[0].do(func() {})
 	}
-	e.shards[0].timer.Reset(0) // the window ends
-	waitFor(t, waitLimit, "the held message", func() bool { return s.count() == deferRecords+1 })
-	// That drain was small, so the shard is idle again: the next message goes at once.
-	waitFor(t, waitLimit, "idle again", func() bool { return e.shards[0].sched.Load() == 0 })
-	e.Publish("t", evt("t", "p", deferRecords+1), nil)
-	waitFor(t, waitLimit, "an immediate message", func() bool { return s.count() == deferRecords+2 })
+	n := deferRecords
+	for range 2 { // held, also while lingering after the busy drain
+		e.Publish("t", evt("t", "p", n), nil)
+		sh[0].do(func() {}) // anything an immediate wake queued has run by now
+		if s.count() != n {
+			t.Fatalf("message %d after a busy drain was not held for the window", n)
+		}
+		fire()
+		if s.count() != n+1 {
+			t.Fatalf("message %d not delivered when the window ended", n)
+		}
+		n++
+	}
+	quiet := 0
+	for e.shards[0].sched.Load() != 0 {
+		if quiet++; quiet > lingerWindows {
+			t.Fatalf("still coalescing after %d quiet windows", quiet-1)
+		}
+		fire()
+	}
+	if want := lingerWindows - 1; quiet != want {
+		t.Fatalf("idle after %d quiet windows, want %d (lingerWindows after the busy drain, two of them used)", quiet, want)
+	}
+	// Idle again: the next message goes at once.
+	e.Publish("t", evt("t", "p", n), nil)
+	waitFor(t, waitLimit, "an immediate message", func() bool { return s.count() == n+1 })
+}
+
+// TestWindowDefersExpensiveDrain: a drain of a single record counts as busy when it wrote at least
+// deferFrames frames (one message to many subscribers), so the messages after it coalesce.
+func TestWindowDefersExpensiveDrain(t *testing.T) {
+	e, sh := testEngine(t, 1, time.Hour, 0)
+	subs := make([]*fakeSub, deferFrames)
+	sh[0].do(func() {
+		for i := range subs {
+			subs[i] = &fakeSub{t: t, name: fmt.Sprint("s", i), sh: sh[0]}
+			e.Subscribe("t", subs[i])
+		}
+	})
+	e.Publish("t", evt("t", "p", 0), nil)
+	waitFor(t, waitLimit, "the first message", func() bool { return subs[len(subs)-1].count() == 1 })
+	sh[0].do(func() {})
+	if st := e.Stats(); st.Deferred != 1 || st.Frames != deferFrames {
+		t.Fatalf("after one message to %d subscribers: %+v", deferFrames, st)
+	}
+	for i := 1; i <= 3; i++ {
+		e.Publish("t", evt("t", "p", i), nil)
+	}
+	sh[0].do(func() {})
+	if subs[0].count() != 1 {
+		t.Fatal("messages after an expensive drain were not held for the window")
+	}
+	e.shards[0].timer.Reset(0)
+	waitFor(t, waitLimit, "the held messages", func() bool { return subs[len(subs)-1].count() == 4 })
+	sh[0].do(func() {})
+	if st := e.Stats(); st.Frames != 2*deferFrames {
+		t.Fatalf("three held messages took %d frames per subscriber, want 1: %+v", st.Frames/deferFrames-1, st)
+	}
 }
 
 // TestLargeMessages crosses the 16- and 64-bit frame length boundaries and the slot retention limit.

@@ -14,10 +14,23 @@ import (
 // producer may be the consumer itself, or a shard the consumer is waiting on.
 const pushRetries = 2
 
-// deferRecords is how many publish records a drain must have delivered for the shard to count as
-// busy: after such a drain, if it took less than Window, the next drain waits until Window after this
-// one started (see the package doc).
-const deferRecords = 64
+// deferRecords and deferFrames say when a drain counts as busy: it delivered at least deferRecords
+// publish records, or wrote at least deferFrames frames. After a busy drain that took less than
+// Window, the next drain waits until Window after this one started (see the package doc). Frames
+// are what a drain costs the loop (one write per connection); a drain of one message to hundreds of
+// subscribers is expensive however few records it holds, so the messages that follow it are worth
+// coalescing.
+const (
+	deferRecords = 64
+	deferFrames  = 256
+)
+
+// lingerWindows is how many windows a shard keeps coalescing after its last busy drain: traffic
+// that comes in bursts a few milliseconds apart (a fan-out channel under steady load, the benchmark's
+// back-to-back rounds) is still load, and the first message of the next burst would otherwise be
+// drained alone, costing every subscriber a write of its own. A shard quiet for that long is idle
+// again and drains at once.
+const lingerWindows = 4
 
 // arenaRetain and spillRetain bound the buffers a shard keeps between drains: below them a drain
 // reuses its buffers, above them they are dropped for the garbage collector. Bytes; a spill list's
@@ -101,12 +114,14 @@ type shard struct {
 	idx     int
 	ex      atomic.Pointer[executorBox]
 	drainFn func()
+	armFn   func() // arms the window timer; queued behind a held drain so it runs after the loop's writes
 	timer   *time.Timer
 
 	// the shard goroutine's alone
 	topics     map[string]*localTopic
 	subs       map[Subscriber]*subState
 	draining   bool
+	linger     int // windows left to keep coalescing after the last busy drain
 	arena      []byte
 	batches    []*localTopic
 	spillSpare spillList
@@ -126,6 +141,7 @@ func newShard(e *Engine, idx, ringSize int) *shard {
 		subs:   make(map[Subscriber]*subState),
 	}
 	sh.drainFn = sh.drain
+	sh.armFn = func() { sh.timer.Reset(sh.e.window) }
 	sh.timer = time.AfterFunc(time.Hour, func() { sh.executor().Execute(sh.drainFn) })
 	sh.timer.Stop()
 	return sh
