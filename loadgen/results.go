@@ -221,9 +221,13 @@ func tableMarkdown(s *Summary) string {
 	b.WriteString("| target | S×P | status | rounds | expected | delivered | missing | duplicates | latency p50 | p99 | p99.9 | max |\n")
 	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range s.Cells {
+		// A cell that measured no round (it ran out of budget first) has no latency to show.
+		lat := [4]string{"–", "–", "–", "–"}
+		if c.Latency.Count > 0 {
+			lat = [4]string{fmtMs(float64(c.Latency.P50)), fmtMs(float64(c.Latency.P99)), fmtMs(float64(c.Latency.P999)), fmtMs(float64(c.Latency.Max))}
+		}
 		fmt.Fprintf(&b, "| %s | %dx%d | %s | %d | %d | %d | %d | %d | %s | %s | %s | %s |\n", c.Target, c.S, c.P, c.Status,
-			len(c.MeasuredNs()), c.Expected, c.Delivered, c.Missing, c.Duplicates,
-			fmtMs(float64(c.Latency.P50)), fmtMs(float64(c.Latency.P99)), fmtMs(float64(c.Latency.P999)), fmtMs(float64(c.Latency.Max)))
+			len(c.MeasuredNs()), c.Expected, c.Delivered, c.Missing, c.Duplicates, lat[0], lat[1], lat[2], lat[3])
 	}
 	return b.String()
 }

@@ -116,6 +116,10 @@ func TestResultFilesReadBack(t *testing.T) {
 	if !strings.Contains(string(table), "> 1m0s budget") || !strings.Contains(string(table), "error") {
 		t.Fatalf("table.md lacks the budget or error cell:\n%s", table)
 	}
+	// A cell without a measured round shows no latency, not zeros.
+	if !strings.Contains(string(table), "| socketio | 1000x100 | budget | 0 | 0 | 0 | 0 | 0 | – | – | – | – |") {
+		t.Fatalf("table.md shows latency for a cell that measured nothing:\n%s", table)
+	}
 	// 10x1: swiftlet 0.2065 ms mean vs socketio 0.3065 ms: x1.48; vs ds2016 1.28/0.2065 = x6.20.
 	if !strings.Contains(string(table), "| 0.206 ms | x6.20 | x1.48 |") {
 		t.Fatalf("table.md factors wrong:\n%s", table)
