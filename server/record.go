@@ -107,6 +107,14 @@ func (s *Session) recordDiscard(name []byte) {
 //
 //	R|U|name|version|json[|config]          R|P|name|version|path|typed[|config]
 //	R|CU|name|version|json|config           R|CU|name|version|path|typed|config
+//
+// What a write allocates, and why: the op leaves the loop for the owner shard and the store's
+// committer, so everything it carries is copied out of the loop's read buffer, which the next read
+// reuses (the raw message, later broadcast as is; the data or the patch value as JSON; the config
+// part; the name and path as strings, which also key maps). The owner copies the patched record
+// once, because the store holds that version until it is durable while the setter reuses its
+// buffer. A few small allocations per write against one fsync per commit batch; delivery to the
+// subscribers (fanout) allocates nothing.
 func (s *Session) recordWrite(chunk []byte) {
 	m := &s.msg
 	d := m.Data
@@ -140,7 +148,8 @@ func (s *Session) recordWrite(chunk []byte) {
 	patch := op.kind == opPatch || (op.kind == opUpsert && len(d) == 5)
 	cfg := []byte(nil)
 	if patch {
-		p, err := path.Parse(string(d[2]))
+		pathText := string(d[2])
+		p, err := path.Parse(pathText)
 		if err != nil {
 			s.invalidData(frame.TopicRecord, chunk)
 			return
@@ -150,7 +159,7 @@ func (s *Session) recordWrite(chunk []byte) {
 			s.invalidData(frame.TopicRecord, chunk)
 			return
 		}
-		op.path, op.pathText = p, string(d[2])
+		op.path, op.pathText = p, pathText
 		if tv.Kind != frame.KindUndefined {
 			op.data = tv.AppendJSON(nil)
 		}
