@@ -11,9 +11,10 @@ import (
 )
 
 // TestBenchQuick is the bench-quick smoke test: BenchMain on the quick rows
-// against socket.io (always) and deepstream 7 (when installed), then checks
-// that every result file is complete and well formed, and that compare works
-// on the output.
+// against swiftlet (when SWIFTLET_BIN names the binary, as make test does),
+// socket.io (always) and deepstream 7 (when installed), then checks that every
+// result file is complete and well formed, and that compare works on the
+// output.
 func TestBenchQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real servers")
@@ -25,10 +26,16 @@ func TestBenchQuick(t *testing.T) {
 	} else {
 		t.Logf("deepstream 7 not installed (%v): running socket.io only", err)
 	}
+	args := []string{"-rows", "quick", "-rounds", "10", "-warmup", "1", "-budget", "30s", "-label", "quick", "-scripts", testScripts}
+	if bin := os.Getenv("SWIFTLET_BIN"); bin != "" {
+		targets = "swiftlet," + targets
+		args = append(args, "-swiftlet-bin", bin)
+	} else {
+		t.Log("SWIFTLET_BIN not set: running without swiftlet")
+	}
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	code := BenchMain([]string{"-targets", targets, "-rows", "quick", "-rounds", "10", "-warmup", "1",
-		"-budget", "30s", "-label", "quick", "-out", out, "-scripts", testScripts}, &stdout, &stderr)
+	code := BenchMain(append(args, "-targets", targets, "-out", out), &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("BenchMain exit %d\n%s", code, stderr.String())
 	}
