@@ -13,8 +13,15 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// savePlot writes p as <stem>.png and <stem>.svg.
-func savePlot(p *plot.Plot, dir, stem string) error {
+// savePlot writes p as <stem>.png and <stem>.svg. gonum panics on some
+// degenerate plots (a log axis without a positive value); that is an error
+// here, never a crash after a long run.
+func savePlot(p *plot.Plot, dir, stem string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("plot %s: %v", stem, r)
+		}
+	}()
 	for _, ext := range []string{".png", ".svg"} {
 		if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, stem+ext)); err != nil {
 			return err
@@ -121,6 +128,10 @@ func writePlots(dir string, s *Summary) error {
 		}
 	}
 	ss = append(ss, ds, sio)
+	if !hasRoundPoints(ss) {
+		// Nothing to draw: an open-loop run has no rounds, and its rows may not be published ones.
+		return writeLatencyPlots(dir, s)
+	}
 	p, err := linePlot(fmt.Sprintf("Round time per row (%s, mode %s)", s.Label, s.Mode), "subscribers x publishers", "round time (ms, log)", false, ss)
 	if err != nil {
 		return err
@@ -130,6 +141,21 @@ func writePlots(dir string, s *Summary) error {
 	if err := savePlot(p, dir, "roundtimes"); err != nil {
 		return err
 	}
+	return writeLatencyPlots(dir, s)
+}
+
+// hasRoundPoints reports whether any series has a point to draw.
+func hasRoundPoints(ss []series) bool {
+	for _, s := range ss {
+		if len(s.pts) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// writeLatencyPlots draws latency-<S>x<P>.{png,svg} per row with a latency to show.
+func writeLatencyPlots(dir string, s *Summary) error {
 	for _, r := range s.Rows {
 		var ls []series
 		for _, t := range s.Targets {

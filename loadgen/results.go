@@ -171,7 +171,11 @@ func factor(x float64) string {
 // was measured, socket.io / target on this machine.
 func tableMarkdown(s *Summary) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s (mode %s)\n\nMean of the measured rounds (round = every publisher sends one message, until every subscriber has every message). ", s.Label, s.Mode)
+	if s.Mode == ModeOpenLoop {
+		fmt.Fprintf(&b, "# %s (mode %s)\n\nOpen loop: publishes on a fixed schedule, latency from the intended send time (coordinated omission accounted for); the first table shows p99 latency per cell, the last one the offered and achieved rates. ", s.Label, s.Mode)
+	} else {
+		fmt.Fprintf(&b, "# %s (mode %s)\n\nMean of the measured rounds (round = every publisher sends one message, until every subscriber has every message). ", s.Label, s.Mode)
+	}
 	fmt.Fprintf(&b, "\"vs ds2016\" = published deepstream 2016 time / measured time; \"vs socketio\" = socket.io measured here / target.\n\n")
 	hdr := "| S | P | deepstream 2016 | socket.io 2016 |"
 	sep := "|---:|---:|---:|---:|"
@@ -228,6 +232,23 @@ func tableMarkdown(s *Summary) string {
 		}
 		fmt.Fprintf(&b, "| %s | %dx%d | %s | %d | %d | %d | %d | %d | %s | %s | %s | %s |\n", c.Target, c.S, c.P, c.Status,
 			len(c.MeasuredNs()), c.Expected, c.Delivered, c.Missing, c.Duplicates, lat[0], lat[1], lat[2], lat[3])
+	}
+	if s.Mode == ModeOpenLoop {
+		b.WriteString("\nOpen-loop rates (deliveries per second; offered = publishes/s x subscribers) and latency from the intended send time:\n\n")
+		b.WriteString("| target | S×P | status | publishes/s | offered deliveries/s | achieved deliveries/s | achieved/offered | p50 | p99 | p99.9 | max |\n")
+		b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, c := range s.Cells {
+			ratio := "–"
+			if c.OfferedRate > 0 {
+				ratio = strconv.FormatFloat(c.AchievedRate/c.OfferedRate, 'f', 3, 64)
+			}
+			lat := [4]string{"–", "–", "–", "–"}
+			if c.Latency.Count > 0 {
+				lat = [4]string{fmtMs(float64(c.Latency.P50)), fmtMs(float64(c.Latency.P99)), fmtMs(float64(c.Latency.P999)), fmtMs(float64(c.Latency.Max))}
+			}
+			fmt.Fprintf(&b, "| %s | %dx%d | %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s |\n", c.Target, c.S, c.P, c.Status,
+				c.PublishRate, c.OfferedRate, c.AchievedRate, ratio, lat[0], lat[1], lat[2], lat[3])
+		}
 	}
 	return b.String()
 }

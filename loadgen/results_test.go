@@ -139,6 +139,39 @@ func TestResultFilesReadBack(t *testing.T) {
 	}
 }
 
+// TestOpenLoopResults: an open-loop run has no rounds and may use a row the
+// 2016 table lacks; its results still write (no round-time plot to draw, which
+// once crashed the bench after the run) and table.md reports the offered and
+// achieved rates.
+func TestOpenLoopResults(t *testing.T) {
+	dir := t.TempDir()
+	c := &CellResult{Target: "swiftlet", Mode: ModeOpenLoop, S: 7, P: 3, Status: StatusOK, BudgetNs: int64(60 * time.Second), hist: newHist(),
+		PublishRate: 100, OfferedRate: 700, AchievedRate: 650}
+	h := newHist()
+	for v := int64(1); v <= 1000; v++ {
+		_ = h.RecordValue(v * 1000)
+	}
+	c.intervals = append(c.intervals, h)
+	c.hist.Merge(h)
+	c.Expected, c.Delivered = 1000, 1000
+	c.Latency = summarize(c.hist)
+	c.finishStats()
+	s := &Summary{Label: "ol", Mode: ModeOpenLoop, Machine: DetectMachine(), Targets: []string{"swiftlet"}, Rows: []Row{{7, 3}}, Cells: []*CellResult{c}}
+	if err := WriteResults(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	table, _ := os.ReadFile(filepath.Join(dir, "table.md"))
+	if !strings.Contains(string(table), "| swiftlet | 7x3 | ok | 100 | 700 | 650 | 0.929 | 0.500 ms |") {
+		t.Fatalf("table.md lacks the open-loop rates:\n%s", table)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "latency-7x3.svg")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "roundtimes.svg")); err == nil {
+		t.Fatal("a round-time plot without rounds")
+	}
+}
+
 func TestMannWhitney(t *testing.T) {
 	a := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 	b := []float64{11, 12, 13, 14, 15, 16, 17, 18, 19, 20}
