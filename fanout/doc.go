@@ -85,9 +85,10 @@
 // less than Options.Window, the shard stays marked as scheduled, so producers do not wake it, and a
 // task queued behind the drain arms the shard's timer for Window once the loop has written the
 // drain's frames: the next drain comes a window after the writes, with everything that arrived in
-// between. The shard keeps coalescing like that for 4 quiet windows after its last busy drain, so
-// bursts a few milliseconds apart (a hot channel, the benchmark's back-to-back rounds) are still
-// load, and only a shard quiet for longer is idle and drains at once. No message waits more than
+// between. The shard keeps coalescing like that for 4 windows after its last busy drain, or as
+// long as that drain's writes took if longer, so bursts a few milliseconds apart (a hot channel,
+// the benchmark's back-to-back rounds) are still load, and only a shard quiet for longer is idle
+// and drains at once. No message waits more than
 // one drain's writes plus Window. Window 0 disables the timer: every drain is immediate.
 //
 // BenchmarkRound measures both settings on benchmark.md's rows, back to back as the load generator

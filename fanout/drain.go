@@ -82,17 +82,12 @@ func (sh *shard) drain() {
 	sh.bytes.Add(c.bytes)
 	busy := c.records >= deferRecords || c.frames >= deferFrames
 	*c = drainCounts{}
-	hold := busy || sh.linger > 0
-	if busy {
-		sh.linger = lingerWindows
-	} else if sh.linger > 0 {
-		sh.linger--
-	}
+	hold := busy || start.Before(sh.lingerUntil)
 
-	// Busy (or busy less than lingerWindows drains ago) and fast: keep sched at 1 so producers do not
-	// wake us, and drain again Window after this drain started. Otherwise (idle, or a drain so slow
-	// that natural batching already coalesces), clear sched and look again for records whose
-	// producers saw sched == 1 and did not wake us.
+	// Busy (or lingering after a busy drain, see lingerFor) and fast: keep sched at 1 so producers do
+	// not wake us, and drain again Window after the loop has written this drain's frames (arm).
+	// Otherwise (idle, or a drain so slow that natural batching already coalesces), clear sched and
+	// look again for records whose producers saw sched == 1 and did not wake us.
 	//
 	// A claimed but uncommitted slot at head does not count: its producer commits and then wakes,
 	// and since its commit comes after our look (we did not see it) and our Store(0) before the look,
@@ -103,6 +98,9 @@ func (sh *shard) drain() {
 	if hold && sh.e.window > 0 {
 		if el := time.Since(start); el < sh.e.window {
 			sh.deferred.Add(1)
+			if busy {
+				sh.busyStart, sh.armBusy = start, true
+			}
 			sh.executor().Execute(sh.armFn)
 			return
 		}

@@ -432,8 +432,8 @@ func TestLoneMessageIsNotWindowed(t *testing.T) {
 }
 
 // TestWindowDefersBusyShard: after a drain of at least deferRecords records that was quick, the
-// shard stays scheduled and the next message waits for the window timer; it keeps coalescing for
-// lingerWindows quiet windows after its last busy drain, and then drains at once again.
+// shard stays scheduled and the next message waits for the window timer; it keeps coalescing while
+// it lingers after its last busy drain, and then drains at once again.
 func TestWindowDefersBusyShard(t *testing.T) {
 	e, sh := testEngine(t, 1, time.Hour, 0)
 	s := &fakeSub{t: t, name: "s", sh: sh[0]}
@@ -468,19 +468,34 @@ func TestWindowDefersBusyShard(t *testing.T) {
 		}
 		n++
 	}
-	quiet := 0
-	for e.shards[0].sched.Load() != 0 {
-		if quiet++; quiet > lingerWindows {
-			t.Fatalf("still coalescing after %d quiet windows", quiet-1)
+	// Lingering: with a window of an hour the shard would coalesce for hours; end the linger.
+	sh[0].do(func() {
+		if !e.shards[0].lingerUntil.After(time.Now().Add(time.Hour)) {
+			t.Errorf("lingering until %v, want at least lingerWindows windows", e.shards[0].lingerUntil)
 		}
-		fire()
-	}
-	if want := lingerWindows - 1; quiet != want {
-		t.Fatalf("idle after %d quiet windows, want %d (lingerWindows after the busy drain, two of them used)", quiet, want)
+		e.shards[0].lingerUntil = time.Time{}
+	})
+	fire()
+	if e.shards[0].sched.Load() != 0 {
+		t.Fatal("a quiet window after the linger did not leave the shard idle")
 	}
 	// Idle again: the next message goes at once.
 	e.Publish("t", evt("t", "p", n), nil)
 	waitFor(t, waitLimit, "an immediate message", func() bool { return s.count() == n+1 })
+}
+
+// TestLingerFor: a shard lingers lingerWindows windows, or as long as the busy drain's writes took.
+func TestLingerFor(t *testing.T) {
+	for _, c := range []struct{ window, writes, want time.Duration }{
+		{time.Millisecond, 0, 4 * time.Millisecond},
+		{time.Millisecond, 3 * time.Millisecond, 4 * time.Millisecond},
+		{time.Millisecond, 60 * time.Millisecond, 60 * time.Millisecond},
+		{500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond},
+	} {
+		if got := lingerFor(c.window, c.writes); got != c.want {
+			t.Errorf("lingerFor(%v, %v) = %v, want %v", c.window, c.writes, got, c.want)
+		}
+	}
 }
 
 // TestWindowDefersExpensiveDrain: a drain of a single record counts as busy when it wrote at least

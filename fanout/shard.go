@@ -25,12 +25,19 @@ const (
 	deferFrames  = 256
 )
 
-// lingerWindows is how many windows a shard keeps coalescing after its last busy drain: traffic
-// that comes in bursts a few milliseconds apart (a fan-out channel under steady load, the benchmark's
-// back-to-back rounds) is still load, and the first message of the next burst would otherwise be
-// drained alone, costing every subscriber a write of its own. A shard quiet for that long is idle
+// A shard keeps coalescing for a while after its last busy drain: traffic that comes in bursts a few
+// milliseconds apart (a fan-out channel under steady load, the benchmark's back-to-back rounds) is
+// still load, and the first message of the next burst would otherwise be drained alone, costing
+// every subscriber a write of its own. How long: lingerWindows windows, or as long as the busy
+// drain's writes took if that is longer, since a message that comes in that time waits at most a
+// window, little next to the writes a lone drain of it would cost. A shard quiet for longer is idle
 // again and drains at once.
 const lingerWindows = 4
+
+// lingerFor is how long a shard keeps coalescing after a busy drain whose writes took writes.
+func lingerFor(window, writes time.Duration) time.Duration {
+	return max(lingerWindows*window, writes)
+}
 
 // arenaRetain and spillRetain bound the buffers a shard keeps between drains: below them a drain
 // reuses its buffers, above them they are dropped for the garbage collector. Bytes; a spill list's
@@ -114,18 +121,20 @@ type shard struct {
 	idx     int
 	ex      atomic.Pointer[executorBox]
 	drainFn func()
-	armFn   func() // arms the window timer; queued behind a held drain so it runs after the loop's writes
+	armFn   func() // sh.arm, allocated once
 	timer   *time.Timer
 
 	// the shard goroutine's alone
-	topics     map[string]*localTopic
-	subs       map[Subscriber]*subState
-	draining   bool
-	linger     int // windows left to keep coalescing after the last busy drain
-	arena      []byte
-	batches    []*localTopic
-	spillSpare spillList
-	cnt        drainCounts
+	topics      map[string]*localTopic
+	subs        map[Subscriber]*subState
+	draining    bool
+	busyStart   time.Time // when the last busy drain started
+	armBusy     bool      // the queued armFn follows a busy drain: it sets lingerUntil
+	lingerUntil time.Time // keep coalescing until then (see lingerFor)
+	arena       []byte
+	batches     []*localTopic
+	spillSpare  spillList
+	cnt         drainCounts
 }
 
 type drainCounts struct {
@@ -141,7 +150,7 @@ func newShard(e *Engine, idx, ringSize int) *shard {
 		subs:   make(map[Subscriber]*subState),
 	}
 	sh.drainFn = sh.drain
-	sh.armFn = func() { sh.timer.Reset(sh.e.window) }
+	sh.armFn = sh.arm
 	sh.timer = time.AfterFunc(time.Hour, func() { sh.executor().Execute(sh.drainFn) })
 	sh.timer.Stop()
 	return sh
@@ -248,4 +257,16 @@ func (sh *shard) unlinkTopic(s Subscriber, p int32) {
 	if last == 0 {
 		delete(sh.subs, s)
 	}
+}
+
+// arm starts the window after a held drain. It is queued behind the drain, so it runs once the loop
+// has written the drain's frames; after a busy drain it also sets how long the shard lingers, from
+// the time those writes took. Shard goroutine only.
+func (sh *shard) arm() {
+	if sh.armBusy {
+		sh.armBusy = false
+		now := time.Now()
+		sh.lingerUntil = now.Add(lingerFor(sh.e.window, now.Sub(sh.busyStart)))
+	}
+	sh.timer.Reset(sh.e.window)
 }
