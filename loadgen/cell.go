@@ -407,6 +407,58 @@ func connectAll(ctx context.Context, cfg cellConfig, run *cellRun) (subs, pubs, 
 	return all[:cfg.s], all[cfg.s:], all, nil
 }
 
+// publishersPerWorker sets how many publishes of a round one goroutine sends:
+// a round of P publishes is sent by min(maxPublishWorkers, P/publishersPerWorker)
+// goroutines (at least one).
+const (
+	publishersPerWorker = 32
+	maxPublishWorkers   = 8
+)
+
+// publishRound sends publish i of round r from sender[i], every one stamped
+// with the time it is written. Large rounds are sent by several goroutines:
+// one goroutine's writes (about 13 us each on loopback here) queue behind the
+// thousands of reader goroutines the first deliveries wake, which stretched a
+// 1000-publish round's sending over tens of milliseconds and so measured the
+// load generator instead of the server. A connection's publishes always go
+// from one goroutine, in order (the 2016 mode may pick a connection twice).
+func publishRound(sender []*conn, r uint32, now func() int64) error {
+	workers := min(maxPublishWorkers, len(sender)/publishersPerWorker)
+	if workers <= 1 {
+		for i, c := range sender {
+			if err := c.publish(r, uint32(i), now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	slot := make(map[*conn]int, len(sender))
+	for _, c := range sender {
+		if _, ok := slot[c]; !ok {
+			slot[c] = len(slot) % workers
+		}
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, c := range sender {
+				if slot[c] != w {
+					continue
+				}
+				if err := c.publish(r, uint32(i), now()); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // runRounds runs warm-up and measured rounds back to back.
 func runRounds(ctx context.Context, cfg cellConfig, run *cellRun, res *CellResult, subs, pubs []*conn) error {
 	rng := rand.New(rand.NewPCG(cfg.seed, uint64(cfg.s)<<32|uint64(cfg.p)))
@@ -451,11 +503,9 @@ func runRounds(ctx context.Context, cfg cellConfig, run *cellRun, res *CellResul
 		run.plan.Store(plan)
 		rd := Round{Index: r, Warmup: r <= cfg.warmup, Deliveries: expected, StartMs: time.Now().UnixMilli()}
 		start := run.now()
-		for i, c := range sender {
-			if err := c.publish(uint32(r), uint32(i), run.now()); err != nil {
-				res.Rounds = append(res.Rounds, rd)
-				return fmt.Errorf("round %d publish: %w", r, err)
-			}
+		if err := publishRound(sender, uint32(r), run.now); err != nil {
+			res.Rounds = append(res.Rounds, rd)
+			return fmt.Errorf("round %d publish: %w", r, err)
 		}
 		if receivers == 0 {
 			close(plan.done)
