@@ -58,7 +58,7 @@ func TestBenchQuick(t *testing.T) {
 	}
 	var m Machine
 	mb, _ := os.ReadFile(filepath.Join(dir, "machine.json"))
-	if err := json.Unmarshal(mb, &m); err != nil || m.GoVersion == "" || m.GOMAXPROCS < 1 || m.NullSyscallN <= 0 || m.Kernel == "" {
+	if err := json.Unmarshal(mb, &m); err != nil || m.GoVersion == "" || m.GOMAXPROCS < 1 || m.NullSyscallN <= 0 || m.LoopbackWriteN <= 0 || m.Kernel == "" {
 		t.Fatalf("machine.json incomplete: %+v (%v)", m, err)
 	}
 	for _, c := range s.Cells {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -19,8 +20,12 @@ type Machine struct {
 	GOOS         string  `json:"goos"`
 	GOARCH       string  `json:"goarch"`
 	NullSyscallN float64 `json:"null_syscall_ns"` // cost of syscall.Getppid
-	Hostname     string  `json:"hostname"`
-	Time         string  `json:"time"`
+	// LoopbackWriteN is the cost of one small write to a loopback TCP socket whose reader is
+	// parked, as a server's broadcast writes are: every delivery frame pays it, so it bounds what
+	// any target can do on this host (0 if it could not be measured).
+	LoopbackWriteN float64 `json:"loopback_write_ns,omitempty"`
+	Hostname       string  `json:"hostname"`
+	Time           string  `json:"time"`
 }
 
 // DetectMachine reads the CPU model and kernel from /proc and times a null
@@ -43,7 +48,62 @@ func DetectMachine() Machine {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
 	m.NullSyscallN = nullSyscallNs()
+	m.LoopbackWriteN = loopbackWriteNs()
 	return m
+}
+
+// loopbackWriteNs returns the best of five timings of one 100-byte write to
+// each of 256 loopback TCP connections whose readers wait in Read, and 0 if
+// the sockets cannot be set up.
+func loopbackWriteNs() float64 {
+	const n = 256
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer ln.Close()
+	var writers, readers []net.Conn
+	defer func() {
+		for _, c := range append(writers, readers...) {
+			c.Close()
+		}
+	}()
+	for range n {
+		r, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return 0
+		}
+		w, err := ln.Accept()
+		if err != nil {
+			r.Close()
+			return 0
+		}
+		readers, writers = append(readers, r), append(writers, w)
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				if _, err := r.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	msg := make([]byte, 100)
+	best := 0.0
+	for range 5 {
+		time.Sleep(20 * time.Millisecond) // let every reader park
+		t := time.Now()
+		for _, w := range writers {
+			if _, err := w.Write(msg); err != nil {
+				return 0
+			}
+		}
+		ns := float64(time.Since(t)) / n
+		if best == 0 || ns < best {
+			best = ns
+		}
+	}
+	return best
 }
 
 // nullSyscallNs returns the best of five timings of 100 000 getppid calls.

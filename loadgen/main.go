@@ -112,8 +112,8 @@ func BenchMain(args []string, stdout, stderr io.Writer) int {
 	s := &Summary{Label: *label, Mode: m, Started: time.Now().UTC().Format(time.RFC3339), Machine: DetectMachine(),
 		Targets: names, Rows: rows, Options: map[string]string{}}
 	fs.VisitAll(func(f *flag.Flag) { s.Options[f.Name] = f.Value.String() })
-	fmt.Fprintf(stderr, "bench %s: mode %s, %d targets x %d rows, %d+%d rounds, budget %v; null syscall %.0f ns\n",
-		*label, m, len(names), len(rows), *warmup, *rounds, *budget, s.Machine.NullSyscallN)
+	fmt.Fprintf(stderr, "bench %s: mode %s, %d targets x %d rows, %d+%d rounds, budget %v; null syscall %.0f ns, loopback write %.1f us\n",
+		*label, m, len(names), len(rows), *warmup, *rounds, *budget, s.Machine.NullSyscallN, s.Machine.LoopbackWriteN/1e3)
 
 	failed := false
 	cellNo, cells := 0, len(names)*len(rows)

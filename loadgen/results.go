@@ -121,8 +121,12 @@ func WriteResults(dir string, s *Summary) error {
 func machineMarkdown(m Machine) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Machine\n\n| | |\n|---|---|\n")
-	fmt.Fprintf(&b, "| CPU | %s |\n| CPUs | %d |\n| GOMAXPROCS | %d |\n| kernel | %s |\n| Go | %s %s/%s |\n| null syscall (getppid) | %.0f ns |\n| host | %s |\n| time | %s |\n",
-		m.CPUModel, m.NumCPU, m.GOMAXPROCS, m.Kernel, m.GoVersion, m.GOOS, m.GOARCH, m.NullSyscallN, m.Hostname, m.Time)
+	fmt.Fprintf(&b, "| CPU | %s |\n| CPUs | %d |\n| GOMAXPROCS | %d |\n| kernel | %s |\n| Go | %s %s/%s |\n| null syscall (getppid) | %.0f ns |\n",
+		m.CPUModel, m.NumCPU, m.GOMAXPROCS, m.Kernel, m.GoVersion, m.GOOS, m.GOARCH, m.NullSyscallN)
+	if m.LoopbackWriteN > 0 {
+		fmt.Fprintf(&b, "| loopback TCP write, reader parked (100 B) | %.1f us |\n", m.LoopbackWriteN/1e3)
+	}
+	fmt.Fprintf(&b, "| host | %s |\n| time | %s |\n", m.Hostname, m.Time)
 	return b.String()
 }
 
