@@ -54,7 +54,7 @@ bench-quick: build npm-deps
 
 # Go micro-benchmarks of the hot paths.
 gobench:
-	$(GO) test -run '^$$' -bench . -benchmem ./frame/ ./fanout/ ./store/... ./valve/
+	$(GO) test -run '^$$' -bench . -benchmem ./frame/ ./loop/ ./fanout/ ./store/... ./valve/ ./server/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./frame/
