@@ -16,7 +16,8 @@ const pushRetries = 2
 
 // deferRecords and deferFrames say when a drain counts as busy: it delivered at least deferRecords
 // publish records, or wrote at least deferFrames frames. After a busy drain that took less than
-// Window, the next drain waits until Window after this one started (see the package doc). Frames
+// Window, the next drain comes Window after the loop has written this one's frames (see the package
+// doc). Frames
 // are what a drain costs the loop (one write per connection); a drain of one message to hundreds of
 // subscribers is expensive however few records it holds, so the messages that follow it are worth
 // coalescing.
