@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,31 +19,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"swiftlet/conformance/internal/testbin"
 )
-
-func build(t *testing.T) string {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(t.TempDir(), "swiftlet")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/swiftlet")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, b)
-	}
-	return bin
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 func start(t *testing.T, bin, dataDir string, port int) *exec.Cmd {
 	cfg := filepath.Join(t.TempDir(), "config.yml")
@@ -144,9 +121,9 @@ func (c *client) expect(t *testing.T, want string) {
 }
 
 func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
-	bin := build(t)
+	bin := testbin.Binary(t)
 	dataDir := t.TempDir()
-	port := freePort(t)
+	port := testbin.FreePort(t)
 	srv := start(t, bin, dataDir, port)
 
 	const clients, recordsPerClient = 4, 5

@@ -18,35 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"swiftlet/conformance/internal/testbin"
 	"swiftlet/frame"
 )
-
-// binary returns SWIFTLET_BIN, or builds the server.
-func binary(t *testing.T) string {
-	if b := os.Getenv("SWIFTLET_BIN"); b != "" {
-		return b
-	}
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "swiftlet")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/swiftlet")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, b)
-	}
-	return bin
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // rssKiB reads the resident set size of process pid.
 func rssKiB(t *testing.T, pid int) int {
@@ -161,13 +135,13 @@ func TestIdleConnectionMemory(t *testing.T) {
 		t.Skip("starts the server and opens thousands of connections")
 	}
 	const first, more = 1000, 4000
-	port := freePort(t)
+	port := testbin.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cfg := filepath.Join(t.TempDir(), "config.yml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("host: 127.0.0.1\nport: %d\nlogLevel: WARN\nstorage: {type: memory}\n", port)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary(t), "start", "--config", cfg)
+	cmd := exec.Command(testbin.Binary(t), "start", "--config", cfg)
 	cmd.Env = append(os.Environ(), "GOGC=10")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
