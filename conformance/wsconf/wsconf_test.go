@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+
+	"swiftlet/conformance/internal/testbin"
 )
 
 var refFlag = flag.Bool("wsconf.ref", os.Getenv("WSCONF_REF") != "",
@@ -98,16 +100,6 @@ func swiftletBinary(t *testing.T) string {
 	return buildBin
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startTarget starts the server under test: swiftlet --echo with a small-timeout config, or the reference
 // server with -wsconf.ref. heartbeat > 0 asks for a server whose liveness check closes silent clients.
 // The cleanup stops swiftlet with SIGTERM and fails the test unless it exits 0.
@@ -119,7 +111,7 @@ func startTarget(t *testing.T, heartbeat time.Duration) Target {
 		return tg
 	}
 	bin := swiftletBinary(t)
-	port := freePort(t)
+	port := testbin.FreePort(t)
 	tg := targetDefaults(fmt.Sprintf("127.0.0.1:%d", port))
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`host: 127.0.0.1
